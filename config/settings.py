@@ -1,0 +1,217 @@
+"""Parley settings: one module, driven by environment variables.
+
+Every variable is listed in docs/settings.md. The defaults are the embedded
+ones (`make run`): SQLite, the in-memory channel layer, the SFU in-process.
+Production is the same code with other variables, never a second code path.
+A wrong value stops the start with a message that names the variable.
+"""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import (
+    env_bool,
+    env_db,
+    env_email,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+
+if DEBUG:
+    # A well-known key is fine on a developer's laptop and nowhere else.
+    SECRET_KEY = env_secret(
+        "SECRET_KEY", "django-insecure-parley-development-only-never-use-in-production"
+    )
+else:
+    SECRET_KEY = env_secret("SECRET_KEY")
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+)
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "Environment variable ALLOWED_HOSTS: is required when DEBUG is off "
+        "(the host names this server answers to, comma-separated)."
+    )
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(
+            "Environment variable CSRF_TRUSTED_ORIGINS: each origin must start "
+            f"with http:// or https://, got {_origin!r}."
+        )
+
+INSTALLED_APPS = [
+    # daphne first, so that `runserver` serves ASGI (WebSockets) too.
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "accounts",
+    "meetings",
+    "signaling",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env_db("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # daphne serves requests from threads; wait for a lock rather than fail.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    # One process only: fine for `make run`, wrong for several daphne workers.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation."
+        "UserAttributeSimilarityValidator"
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# In production a reverse proxy serves STATIC_ROOT (after collectstatic);
+# the embedded server serves /static/ itself.
+SERVE_STATIC = env_bool("SERVE_STATIC", DEBUG)
+
+_email = env_email("EMAIL_URL", "consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Parley <parley@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Security. Secure by default: production gets HTTPS-only cookies, HSTS and a
+# redirect to HTTPS without anyone having to remember them.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    # Only behind a proxy that sets this header itself and strips the client's.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Network traversal (see docs/settings.md). TURN credentials are minted per
+# user from TURN_SECRET (coturn's use-auth-secret) and expire after
+# TURN_CREDENTIAL_TTL seconds; the secret itself never reaches a page.
+STUN_URLS = env_list("STUN_URLS")
+TURN_URLS = env_list("TURN_URLS")
+TURN_SECRET = env_secret("TURN_SECRET", "")
+TURN_CREDENTIAL_TTL = env_int(
+    "TURN_CREDENTIAL_TTL", 4 * 3600, minimum=60, maximum=86_400
+)
+for _name, _urls, _schemes in (
+    ("STUN_URLS", STUN_URLS, ("stun:", "stuns:")),
+    ("TURN_URLS", TURN_URLS, ("turn:", "turns:")),
+):
+    for _url in _urls:
+        if not _url.startswith(_schemes):
+            raise ImproperlyConfigured(
+                f"Environment variable {_name}: each URL must start with "
+                f"{' or '.join(_schemes)}, got {_url!r}."
+            )
+if TURN_URLS and not TURN_SECRET:
+    raise ImproperlyConfigured(
+        "Environment variable TURN_SECRET: is required when TURN_URLS is set "
+        "(the static-auth-secret of your coturn server)."
+    )
+
+# The first superuser, created by `make run` when none exists.
+ADMIN_EMAIL = env_str("ADMIN_EMAIL", "admin@localhost")
+ADMIN_PASSWORD = env_secret("ADMIN_PASSWORD", "")
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        "Environment variable LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or "
+        f"CRITICAL, got {LOG_LEVEL!r}."
+    )
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Per-request access lines from daphne drown everything else.
+        "django.channels.server": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,315 @@
+"""Writes that span models. Views and the WebSocket consumer both call these,
+so every rule is enforced once, on the server, whoever asks.
+
+Every function is keyword-only and named ``<entity>_<action>``. Functions that
+act for a moderator take ``actor`` and check it with the access rule
+themselves: a caller cannot forget to.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User
+from meetings.errors import InvalidOperation, InviteUnusable, NotAllowed
+from meetings.models import (
+    Ban,
+    Invite,
+    Membership,
+    ModerationAction,
+    ModerationKind,
+    Role,
+    Room,
+    ScreenSharePolicy,
+    invite_pk_from_token,
+)
+from meetings.selectors import Denial, room_access_for
+
+INVITE_MAX_LIFETIME = timedelta(days=30)
+
+
+def _require_moderator(actor: User, room: Room) -> None:
+    if not room_access_for(user=actor, room=room).can_moderate:
+        raise NotAllowed("Only a moderator of this room can do that.")
+
+
+def _log(
+    *,
+    room: Room,
+    actor: User,
+    action: ModerationKind,
+    target: User | None = None,
+    detail: str = "",
+) -> None:
+    ModerationAction.objects.create(
+        room=room, actor=actor, target=target, action=action, detail=detail[:200]
+    )
+
+
+def room_create(
+    *,
+    owner: User,
+    name: str,
+    lobby_enabled: bool = False,
+    max_participants: int = 12,
+    screen_share_policy: str = ScreenSharePolicy.PUBLISHERS,
+    chat_enabled: bool = True,
+    viewers_may_chat: bool = True,
+) -> Room:
+    """Create a room; its owner becomes its first moderator."""
+    name = name.strip()
+    if not name:
+        raise InvalidOperation("Give the room a name.")
+    with transaction.atomic():
+        # A fresh slug colliding is a one-in-10^14 event, but cheap to survive.
+        for _attempt in range(5):
+            try:
+                with transaction.atomic():
+                    room = Room.objects.create(
+                        owner=owner,
+                        name=name,
+                        lobby_enabled=lobby_enabled,
+                        max_participants=max_participants,
+                        screen_share_policy=screen_share_policy,
+                        chat_enabled=chat_enabled,
+                        viewers_may_chat=viewers_may_chat,
+                    )
+                break
+            except IntegrityError:
+                if _attempt == 4:
+                    raise
+        Membership.objects.create(room=room, user=owner, role=Role.MODERATOR)
+    return room
+
+
+_SETTINGS_FIELDS = (
+    "name",
+    "is_locked",
+    "lobby_enabled",
+    "max_participants",
+    "screen_share_policy",
+    "chat_enabled",
+    "viewers_may_chat",
+)
+
+
+def room_update_settings(*, actor: User, room: Room, **changes: object) -> Room:
+    """Change a room's policy; each change is written to the moderation log."""
+    _require_moderator(actor, room)
+    unknown = set(changes) - set(_SETTINGS_FIELDS)
+    if unknown:
+        raise InvalidOperation(f"Unknown room settings: {', '.join(sorted(unknown))}.")
+    changed = [f for f, v in changes.items() if getattr(room, f) != v]
+    if not changed:
+        return room
+    with transaction.atomic():
+        for field in changed:
+            setattr(room, field, changes[field])
+        room.full_clean()
+        room.save(update_fields=[*changed, "updated_at"])
+        if "is_locked" in changed:
+            kind = ModerationKind.LOCK if room.is_locked else ModerationKind.UNLOCK
+            _log(room=room, actor=actor, action=kind)
+        others = [f for f in changed if f != "is_locked"]
+        if others:
+            _log(
+                room=room,
+                actor=actor,
+                action=ModerationKind.UPDATE_SETTINGS,
+                detail=", ".join(f"{f}={getattr(room, f)}" for f in others),
+            )
+    return room
+
+
+def room_set_locked(*, actor: User, room: Room, locked: bool) -> Room:
+    return room_update_settings(actor=actor, room=room, is_locked=locked)
+
+
+def membership_add(*, actor: User, room: Room, email: str, role: Role) -> Membership:
+    """Add an existing account to the room by e-mail address."""
+    _require_moderator(actor, room)
+    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    if user is None:
+        raise InvalidOperation(
+            "No one has an account with that address. Create an invite link and "
+            "send it to them instead."
+        )
+    if Membership.objects.filter(room=room, user=user).exists():
+        raise InvalidOperation(f"{user.display_name} is already a member of this room.")
+    with transaction.atomic():
+        membership = Membership.objects.create(room=room, user=user, role=role)
+        _log(
+            room=room,
+            actor=actor,
+            action=ModerationKind.SET_ROLE,
+            target=user,
+            detail=role,
+        )
+    return membership
+
+
+def membership_set_role(
+    *, actor: User, room: Room, user: User, role: Role
+) -> Membership:
+    """Give ``user`` a new role in ``room`` (creating the membership if needed)."""
+    _require_moderator(actor, room)
+    if user.pk == room.owner_id and role != Role.MODERATOR:
+        raise InvalidOperation("The owner of a room is always one of its moderators.")
+    with transaction.atomic():
+        membership, created = Membership.objects.select_for_update().get_or_create(
+            room=room, user=user, defaults={"role": role}
+        )
+        if not created and membership.role == role:
+            return membership
+        membership.role = role
+        membership.save(update_fields=["role"])
+        _log(
+            room=room,
+            actor=actor,
+            action=ModerationKind.SET_ROLE,
+            target=user,
+            detail=role,
+        )
+    return membership
+
+
+def membership_remove(*, actor: User, room: Room, user: User) -> None:
+    _require_moderator(actor, room)
+    if user.pk == room.owner_id:
+        raise InvalidOperation("The owner cannot be removed from their own room.")
+    with transaction.atomic():
+        deleted, _ = Membership.objects.filter(room=room, user=user).delete()
+        if deleted:
+            _log(
+                room=room, actor=actor, action=ModerationKind.REMOVE_MEMBER, target=user
+            )
+
+
+def invite_create(
+    *,
+    actor: User,
+    room: Room,
+    role: Role = Role.PUBLISHER,
+    expires_in: timedelta = timedelta(days=7),
+    max_uses: int | None = None,
+) -> Invite:
+    _require_moderator(actor, room)
+    if not timedelta(minutes=5) <= expires_in <= INVITE_MAX_LIFETIME:
+        raise InvalidOperation("An invite must last between 5 minutes and 30 days.")
+    if max_uses is not None and max_uses < 1:
+        raise InvalidOperation("An invite must allow at least one use.")
+    return Invite.objects.create(
+        room=room,
+        role=role,
+        created_by=actor,
+        expires_at=timezone.now() + expires_in,
+        max_uses=max_uses,
+    )
+
+
+def invite_revoke(*, actor: User, invite: Invite) -> None:
+    _require_moderator(actor, invite.room)
+    Invite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def invite_resolve(*, token: str) -> Invite:
+    """The usable invite a link's token names, or ``InviteUnusable`` saying why not."""
+    pk = invite_pk_from_token(token)
+    invite = (
+        Invite.objects.select_related("room", "created_by").filter(pk=pk).first()
+        if pk is not None
+        else None
+    )
+    if invite is None:
+        raise InviteUnusable(
+            "This invite link is not valid. Check that you copied all of it, or ask "
+            "for a new one."
+        )
+    reason = invite.unusable_reason()
+    if reason:
+        raise InviteUnusable(reason)
+    return invite
+
+
+def invite_accept(*, user: User, token: str) -> Membership:
+    """Make ``user`` a member through an invite link.
+
+    A member is never demoted by an invite, and an invite that changes nothing
+    is not counted as used. A banned user cannot get back in through a link.
+    """
+    invite = invite_resolve(token=token)
+    room = invite.room
+    with transaction.atomic():
+        # Lock the invite so two people cannot both take its last use.
+        invite = Invite.objects.select_for_update().get(pk=invite.pk)
+        reason = invite.unusable_reason()
+        if reason:
+            raise InviteUnusable(reason)
+        if room_access_for(user=user, room=room).denial == Denial.BANNED:
+            raise NotAllowed(
+                "You are banned from this room, so this invite cannot let you in."
+            )
+        membership = (
+            Membership.objects.select_for_update().filter(room=room, user=user).first()
+        )
+        invited_role = Role(invite.role)
+        if membership is not None and Role(membership.role).rank >= invited_role.rank:
+            return membership
+        if membership is None:
+            membership = Membership.objects.create(
+                room=room, user=user, role=invited_role
+            )
+        else:
+            membership.role = invited_role
+            membership.save(update_fields=["role"])
+        Invite.objects.filter(pk=invite.pk).update(use_count=F("use_count") + 1)
+    return membership
+
+
+def user_ban(
+    *,
+    actor: User,
+    room: Room,
+    user: User,
+    until: datetime | None = None,
+    reason: str = "",
+) -> Ban:
+    """Keep ``user`` out of ``room`` until ``until`` (for good when None)."""
+    _require_moderator(actor, room)
+    if user.pk == room.owner_id or user.is_superuser:
+        raise InvalidOperation("The owner and administrators cannot be banned.")
+    if user.pk == actor.pk:
+        raise InvalidOperation("You cannot ban yourself.")
+    if until is not None and until <= timezone.now():
+        raise InvalidOperation("A ban must end in the future.")
+    with transaction.atomic():
+        ban, _ = Ban.objects.update_or_create(
+            room=room,
+            user=user,
+            defaults={"until": until, "reason": reason[:200], "created_by": actor},
+        )
+        detail = f"until {until:%Y-%m-%d %H:%M %Z}" if until else "for good"
+        if reason:
+            detail += f": {reason}"
+        _log(
+            room=room,
+            actor=actor,
+            action=ModerationKind.BAN,
+            target=user,
+            detail=detail,
+        )
+    return ban
+
+
+def ban_lift(*, actor: User, room: Room, user: User) -> None:
+    _require_moderator(actor, room)
+    with transaction.atomic():
+        deleted, _ = Ban.objects.filter(room=room, user=user).delete()
+        if deleted:
+            _log(room=room, actor=actor, action=ModerationKind.UNBAN, target=user)

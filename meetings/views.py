@@ -1,0 +1,250 @@
+"""Pages for rooms. Each view: parse, authorise (``_room_for``), call a service,
+respond. No rule lives here that the services or the access rule do not own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from meetings import selectors, services
+from meetings.errors import InviteUnusable, MeetingError
+from meetings.forms import (
+    AddMemberForm,
+    BanForm,
+    InviteForm,
+    RoleForm,
+    RoomCreateForm,
+    RoomSettingsForm,
+)
+from meetings.models import Invite, Role, Room, invite_token
+from meetings.selectors import Denial, RoomAccess, room_access_for
+
+
+def _room_for(
+    request: HttpRequest, slug: str, *, moderator: bool = False
+) -> tuple[Room, RoomAccess]:
+    """The one access check for room pages.
+
+    Outsiders get 404, so that a room's existence is not confirmed to them;
+    banned users get 403 with the reason; members without the moderator role
+    get 403 on moderator pages.
+    """
+    room = Room.objects.select_related("owner").filter(slug=slug).first()
+    if room is None:
+        raise Http404("No such room.")
+    access = room_access_for(user=request.user, room=room)
+    if access.denial == Denial.BANNED:
+        until = (
+            f"until {timezone.localtime(access.banned_until):%d %b %Y, %H:%M}"
+            if access.banned_until
+            else "for good"
+        )
+        raise PermissionDenied(f"A moderator has banned you from this room {until}.")
+    if not access.can_join:
+        raise Http404("No such room.")
+    if moderator and not access.can_moderate:
+        raise PermissionDenied("Only moderators can change this room's settings.")
+    return room, access
+
+
+def moderator_action(view: Callable[..., None]) -> Callable[..., HttpResponse]:
+    """A POST-only moderator endpoint that ends on the settings page.
+
+    The wrapped view does the work; errors from the domain become a message.
+    """
+
+    @wraps(view)
+    @login_required
+    @require_POST
+    def wrapper(request: HttpRequest, slug: str, **kwargs: object) -> HttpResponse:
+        room, _access = _room_for(request, slug, moderator=True)
+        try:
+            view(request, room, **kwargs)
+        except MeetingError as exc:
+            messages.error(request, str(exc))
+        return redirect("room_settings", slug=room.slug)
+
+    return wrapper
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    rooms = selectors.rooms_for_user(user=request.user)
+    return render(request, "meetings/home.html", {"rooms": rooms})
+
+
+@login_required
+def room_create(request: HttpRequest) -> HttpResponse:
+    form = RoomCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        room = services.room_create(owner=request.user, **form.cleaned_data)
+        messages.success(
+            request, f"“{room.name}” is ready. Invite people from its settings."
+        )
+        return redirect(room)
+    return render(request, "meetings/room_create.html", {"form": form})
+
+
+@login_required
+def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    room, access = _room_for(request, slug)
+    return render(
+        request, "meetings/room_detail.html", {"room": room, "access": access}
+    )
+
+
+@login_required
+def room_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    room, access = _room_for(request, slug, moderator=True)
+    # The form validates a scratch copy: ModelForm writes into its instance,
+    # and the service needs the room as it was to see what changed.
+    form = RoomSettingsForm(request.POST or None, instance=Room.objects.get(pk=room.pk))
+    if request.method == "POST" and form.is_valid():
+        services.room_update_settings(
+            actor=request.user, room=room, **form.cleaned_data
+        )
+        messages.success(request, "Room settings saved.")
+        return redirect("room_settings", slug=room.slug)
+    new_invite = None
+    new_invite_id = request.session.pop("new_invite_id", None)
+    if new_invite_id:
+        new_invite = Invite.objects.filter(pk=new_invite_id, room=room).first()
+    context = {
+        "room": room,
+        "access": access,
+        "form": form,
+        "members": selectors.room_members(room=room),
+        "invites": [
+            (invite, request.build_absolute_uri(_invite_path(invite)))
+            for invite in selectors.room_active_invites(room=room)
+        ],
+        "new_invite": new_invite,
+        "bans": selectors.room_active_bans(room=room),
+        "add_member_form": AddMemberForm(),
+        "invite_form": InviteForm(),
+        "ban_form": BanForm(),
+        "roles": Role.choices,
+    }
+    return render(request, "meetings/room_settings.html", context)
+
+
+def _invite_path(invite: Invite) -> str:
+    return reverse("invite_accept", args=[invite_token(invite)])
+
+
+@moderator_action
+def member_add(request: HttpRequest, room: Room) -> None:
+    form = AddMemberForm(request.POST)
+    if not form.is_valid():
+        raise MeetingError("Enter a valid e-mail address and role.")
+    membership = services.membership_add(
+        actor=request.user,
+        room=room,
+        email=form.cleaned_data["email"],
+        role=Role(form.cleaned_data["role"]),
+    )
+    messages.success(request, f"{membership.user.display_name} is now a member.")
+
+
+@moderator_action
+def member_role(request: HttpRequest, room: Room, user_id: int) -> None:
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        raise MeetingError("Choose moderator, publisher or viewer.")
+    user = get_object_or_404(User, pk=user_id, memberships__room=room)
+    role = Role(form.cleaned_data["role"])
+    services.membership_set_role(actor=request.user, room=room, user=user, role=role)
+    messages.success(request, f"{user.display_name} is now a {role.label.lower()}.")
+
+
+@moderator_action
+def member_remove(request: HttpRequest, room: Room, user_id: int) -> None:
+    user = get_object_or_404(User, pk=user_id, memberships__room=room)
+    services.membership_remove(actor=request.user, room=room, user=user)
+    messages.success(request, f"{user.display_name} is no longer a member.")
+
+
+@moderator_action
+def member_ban(request: HttpRequest, room: Room, user_id: int) -> None:
+    form = BanForm(request.POST)
+    if not form.is_valid():
+        raise MeetingError("Choose how long the ban lasts.")
+    user = get_object_or_404(User, pk=user_id, memberships__room=room)
+    length = form.ban_length
+    services.user_ban(
+        actor=request.user,
+        room=room,
+        user=user,
+        until=timezone.now() + length if length else None,
+        reason=form.cleaned_data["reason"],
+    )
+    messages.success(request, f"{user.display_name} is banned from this room.")
+
+
+@moderator_action
+def ban_lift(request: HttpRequest, room: Room, user_id: int) -> None:
+    user = get_object_or_404(User, pk=user_id)
+    services.ban_lift(actor=request.user, room=room, user=user)
+    messages.success(request, f"{user.display_name} may join again.")
+
+
+@moderator_action
+def invite_new(request: HttpRequest, room: Room) -> None:
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        raise MeetingError("Check the invite's role, lifetime and number of uses.")
+    invite = services.invite_create(
+        actor=request.user,
+        room=room,
+        role=Role(form.cleaned_data["role"]),
+        expires_in=form.expires_in,
+        max_uses=form.cleaned_data["max_uses"],
+    )
+    request.session["new_invite_id"] = invite.pk
+    messages.success(
+        request, "Invite link created. Copy it and send it to the people you invite."
+    )
+
+
+@moderator_action
+def invite_revoke(request: HttpRequest, room: Room, invite_id: int) -> None:
+    invite = get_object_or_404(Invite, pk=invite_id, room=room)
+    services.invite_revoke(actor=request.user, invite=invite)
+    messages.success(request, "Invite withdrawn: its link no longer works.")
+
+
+@login_required
+def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invite = services.invite_resolve(token=token)
+    except InviteUnusable as exc:
+        return render(
+            request, "meetings/invite_invalid.html", {"reason": str(exc)}, status=410
+        )
+    if request.method == "POST":
+        try:
+            services.invite_accept(user=request.user, token=token)
+        except MeetingError as exc:
+            return render(
+                request,
+                "meetings/invite_invalid.html",
+                {"reason": str(exc)},
+                status=403,
+            )
+        messages.success(request, f"You have joined “{invite.room.name}”.")
+        return redirect(invite.room)
+    access = room_access_for(user=request.user, room=invite.room)
+    return render(
+        request, "meetings/invite_accept.html", {"invite": invite, "access": access}
+    )
