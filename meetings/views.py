@@ -120,6 +120,7 @@ def room_settings(request: HttpRequest, slug: str) -> HttpResponse:
     new_invite_id = request.session.pop("new_invite_id", None)
     if new_invite_id:
         new_invite = Invite.objects.filter(pk=new_invite_id, room=room).first()
+    bans = list(selectors.room_active_bans(room=room))
     context = {
         "room": room,
         "access": access,
@@ -130,7 +131,8 @@ def room_settings(request: HttpRequest, slug: str) -> HttpResponse:
             for invite in selectors.room_active_invites(room=room)
         ],
         "new_invite": new_invite,
-        "bans": selectors.room_active_bans(room=room),
+        "bans": bans,
+        "banned_ids": {ban.user_id for ban in bans},
         "add_member_form": AddMemberForm(),
         "invite_form": InviteForm(),
         "ban_form": BanForm(),
