@@ -215,3 +215,15 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
     },
 }
+
+# Meetings and signaling. Timings are settings so tests can shorten them.
+MEETING_RECONNECT_GRACE = env_int("MEETING_RECONNECT_GRACE", 30, minimum=0, maximum=600)
+SIGNALING_PING_INTERVAL = env_int("SIGNALING_PING_INTERVAL", 20, minimum=1, maximum=300)
+SIGNALING_PING_TIMEOUT = env_int("SIGNALING_PING_TIMEOUT", 45, minimum=2, maximum=600)
+# Which media server the signaling bridge talks to. "none" refuses media
+# (signaling, chat and moderation still work); the SFU adds its own modes.
+SFU_MODE = env_str("SFU_MODE", "none")
+if SFU_MODE not in ("none",):
+    raise ImproperlyConfigured(
+        f"Environment variable SFU_MODE: expected none, got {SFU_MODE!r}."
+    )

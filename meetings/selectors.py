@@ -13,7 +13,18 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from meetings.models import Ban, Invite, Membership, Role, Room, ScreenSharePolicy
+from meetings.models import (
+    Ban,
+    ChatMessage,
+    Invite,
+    LobbyRequest,
+    LobbyStatus,
+    Membership,
+    Participant,
+    Role,
+    Room,
+    ScreenSharePolicy,
+)
 
 
 class Denial(enum.Enum):
@@ -117,3 +128,45 @@ def room_active_invites(*, room: Room) -> list[Invite]:
 
 def room_active_bans(*, room: Room) -> QuerySet[Ban]:
     return room.bans.active().select_related("user")
+
+
+# During a meeting
+
+
+def roles_of(*, room: Room, users: list[User]) -> dict[int, Role]:
+    """Each user's role in the room, in two queries whatever their number."""
+    roles = dict(
+        Membership.objects.filter(room=room, user__in=users).values_list("user", "role")
+    )
+    return {
+        user.pk: (
+            Role.MODERATOR
+            if user.is_superuser or user.pk == room.owner_id
+            else Role(roles.get(user.pk, Role.VIEWER))
+        )
+        for user in users
+    }
+
+
+def meeting_participants(*, room: Room) -> list[tuple[Participant, Role]]:
+    """Who is in the room's running meeting now (reconnecting ones included)."""
+    participants = list(
+        Participant.objects.filter(
+            room=room,
+            meeting__ended_at__isnull=True,
+            left_at__isnull=True,
+            removed=False,
+        ).select_related("user")
+    )
+    roles = roles_of(room=room, users=[p.user for p in participants])
+    return [(p, roles[p.user_id]) for p in participants]
+
+
+def chat_history(*, room: Room, limit: int = 100) -> list[ChatMessage]:
+    """The room's last ``limit`` chat messages, oldest first."""
+    latest = room.chat_messages.order_by("-created_at", "-id")[:limit]
+    return list(reversed(latest))
+
+
+def lobby_waiting(*, room: Room) -> list[LobbyRequest]:
+    return list(room.lobby_requests.filter(status=LobbyStatus.PENDING))

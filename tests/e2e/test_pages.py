@@ -26,12 +26,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def scene(owner, room, moderator, publisher, viewer, banned, outsider, superuser):
     """A room with some history, so pages show real content."""
-    services.room_create(owner=owner, name="Quarterly planning with the whole department")
+    services.room_create(
+        owner=owner, name="Quarterly planning with the whole department"
+    )
     services.room_create(owner=publisher, name="1:1 Pablo / Olivia", lobby_enabled=True)
     services.invite_create(actor=owner, room=room, role=Role.VIEWER, max_uses=5)
     services.room_set_locked(actor=owner, room=room, locked=True)
     start = timezone.now() - timedelta(minutes=40)
-    meeting = Meeting.objects.create(room=room, started_at=start, ended_at=timezone.now())
+    meeting = Meeting.objects.create(
+        room=room, started_at=start, ended_at=timezone.now()
+    )
     Attendance.objects.create(meeting=meeting, user=owner, joined_at=start)
     ChatMessage.objects.create(
         room=room, meeting=meeting, author=publisher, author_name="Pablo", body="Hi all"
@@ -48,14 +52,18 @@ def _sign_in(page, base: str, email: str) -> None:
     page.wait_for_url(base + reverse("home"))
 
 
-def _check(page, url: str, name: str, size: str, shots, expect_status: int = 200) -> None:
+def _check(
+    page, url: str, name: str, size: str, shots, expect_status: int = 200
+) -> None:
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     failed: list[str] = []
     page.on(
         "response",
-        lambda r: failed.append(r.url) if "/static/" in r.url and r.status >= 400 else None,
+        lambda r: (
+            failed.append(r.url) if "/static/" in r.url and r.status >= 400 else None
+        ),
     )
     response = page.goto(url)
     assert response.status == expect_status, f"{name}: HTTP {response.status}"
@@ -86,7 +94,9 @@ def test_signed_out_pages(browser, live_server, screenshot_dir, size, db):
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)
-def test_signed_in_pages(browser, live_server, screenshot_dir, size, scene, owner, outsider):
+def test_signed_in_pages(
+    browser, live_server, screenshot_dir, size, scene, owner, outsider
+):
     width, height = VIEWPORTS[size]
     base = live_server.url
     room = scene["room"]
@@ -122,14 +132,23 @@ def test_signed_in_pages(browser, live_server, screenshot_dir, size, scene, owne
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)
-def test_banned_and_admin_pages(browser, live_server, screenshot_dir, size, scene, banned, superuser):
+def test_banned_and_admin_pages(
+    browser, live_server, screenshot_dir, size, scene, banned, superuser
+):
     width, height = VIEWPORTS[size]
     base = live_server.url
     room = scene["room"]
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     _sign_in(page, base, banned.email)
-    _check(page, base + room.get_absolute_url(), "forbidden-banned", size, screenshot_dir, 403)
+    _check(
+        page,
+        base + room.get_absolute_url(),
+        "forbidden-banned",
+        size,
+        screenshot_dir,
+        403,
+    )
     context.close()
     if size != "laptop":
         return  # Django's admin is its own responsive design; check it once.

@@ -1,4 +1,6 @@
-"""Writes that span models. Views and the WebSocket consumer both call these,
+"""Writes about rooms, members, invites and bans.
+
+Writes that span models. Views and the WebSocket consumer both call these,
 so every rule is enforced once, on the server, whoever asks.
 
 Every function is keyword-only and named ``<entity>_<action>``. Functions that
@@ -28,26 +30,10 @@ from meetings.models import (
     invite_pk_from_token,
 )
 from meetings.selectors import Denial, room_access_for
+from meetings.services.base import log_action as _log
+from meetings.services.base import require_moderator as _require_moderator
 
 INVITE_MAX_LIFETIME = timedelta(days=30)
-
-
-def _require_moderator(actor: User, room: Room) -> None:
-    if not room_access_for(user=actor, room=room).can_moderate:
-        raise NotAllowed("Only a moderator of this room can do that.")
-
-
-def _log(
-    *,
-    room: Room,
-    actor: User,
-    action: ModerationKind,
-    target: User | None = None,
-    detail: str = "",
-) -> None:
-    ModerationAction.objects.create(
-        room=room, actor=actor, target=target, action=action, detail=detail[:200]
-    )
 
 
 def room_create(

@@ -1,0 +1,339 @@
+"""The room WebSocket: one connection per participant, at /ws/rooms/<slug>/.
+
+This module owns the connection's life: admission before ``accept()``, the
+``hello`` handshake, the lobby, liveness, limits on size and rate, and what
+happens on disconnect. What each message does is in ``handlers.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from meetings import selectors, services
+from meetings.errors import MeetingError, Refused
+from meetings.models import LobbyRequest, Participant, Room
+from meetings.selectors import RoomAccess
+from signaling import events, payloads
+from signaling.bridge import get_bridge
+from signaling.handlers import announce_departure, deliver, dispatch, on_control
+from signaling.ice import ice_servers_for
+from signaling.protocol import (
+    CLOSE_CODES,
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    error,
+    parse,
+)
+from signaling.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+# A client may send 20 messages a second with bursts of 60 (ICE candidates come
+# in bursts); past that it is told to slow down, and after 100 refused
+# messages it is disconnected.
+MESSAGE_RATE, MESSAGE_BURST, FLOOD_LIMIT = 20, 60, 100
+
+# Grace-period timers outlive the consumer that started them; keep references
+# so the event loop does not drop them.
+_background: set[asyncio.Task] = set()
+
+
+def _in_background(coro) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room: Room | None = None
+    access: RoomAccess | None = None
+    participant: Participant | None = None
+    lobby_request: LobbyRequest | None = None
+    # connected -> (lobby ->) joined -> closed
+    state = "connected"
+
+    async def connect(self) -> None:
+        self.user = self.scope["user"]
+        self.limiter = TokenBucket(rate=MESSAGE_RATE, burst=MESSAGE_BURST)
+        self.chat_limiter = TokenBucket(rate=1, burst=5)
+        self.ask_limiter = TokenBucket(rate=0.2, burst=1)
+        self.refused_messages = 0
+        self.last_heard = asyncio.get_running_loop().time()
+        self.liveness: asyncio.Task | None = None
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        try:
+            admission = await database_sync_to_async(services.participant_admission)(
+                user=self.user, slug=slug
+            )
+        except Refused as exc:
+            # Accept only to say why: a refused handshake reaches the browser
+            # as a bare 1006 with no reason at all.
+            await self.accept()
+            await self.refuse(exc.code, str(exc))
+            return
+        self.room, self.access = admission.room, admission.access
+        self.wait_in_lobby = admission.wait_in_lobby
+        await self.accept()
+        self.liveness = asyncio.get_running_loop().create_task(self.keep_alive())
+
+    # Sending
+
+    async def send_json(self, payload: dict) -> None:
+        await self.send(text_data=_dumps(payload))
+
+    async def refuse(self, code: str, message: str) -> None:
+        """Say why, then close with the code that goes with it."""
+        self.state = "closed"
+        await self.send_json(error(code, message))
+        await self.close(code=CLOSE_CODES.get(code, CLOSE_POLICY))
+
+    # Receiving
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None
+    ) -> None:
+        self.last_heard = asyncio.get_running_loop().time()
+        if self.state == "closed":
+            return
+        size = (
+            len(bytes_data) if bytes_data is not None else _utf8_length(text_data or "")
+        )
+        if size > MAX_FRAME_BYTES:
+            self.state = "closed"
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        if not self.limiter.take():
+            self.refused_messages += 1
+            if self.refused_messages > FLOOD_LIMIT:
+                await self.refuse_flood()
+            else:
+                await self.send_json(error("rate_limited"))
+            return
+        if bytes_data is not None:
+            await self.send_json(
+                error("bad_message", "Send JSON text frames, not binary.")
+            )
+            return
+        try:
+            message = parse(text_data or "")
+            await dispatch(self, message)
+        except ProtocolError as exc:
+            await self.send_json(error(exc.code, exc.message))
+        except MeetingError as exc:
+            await self.send_json(error(exc.code, str(exc)))
+
+    async def refuse_flood(self) -> None:
+        self.state = "closed"
+        await self.send_json(error("rate_limited", "Too many messages: disconnected."))
+        await self.close(code=CLOSE_POLICY)
+
+    # Entering
+
+    async def hello(self, version: int) -> None:
+        if version != PROTOCOL_VERSION:
+            await self.refuse(
+                "unsupported_version",
+                f"This server speaks protocol version {PROTOCOL_VERSION}. Reload the page.",
+            )
+            return
+        if self.wait_in_lobby:
+            await self.enter_lobby()
+        else:
+            await self.join()
+
+    async def enter_lobby(self) -> None:
+        self.lobby_request = await database_sync_to_async(
+            services.lobby_request_create
+        )(user=self.user, room=self.room, channel_name=self.channel_name)
+        self.state = "lobby"
+        await self.send_json(
+            {
+                "type": "lobby_waiting",
+                "room": {"name": self.room.name},
+                "message": "A moderator has been told you are here and will let you in.",
+            }
+        )
+        await events.to_moderators(
+            self.room.pk,
+            {
+                "type": "lobby_request",
+                "request": payloads.lobby_request(self.lobby_request),
+            },
+        )
+
+    async def join(self) -> None:
+        try:
+            result = await database_sync_to_async(services.participant_join)(
+                user=self.user, room=self.room, channel_name=self.channel_name
+            )
+        except Refused as exc:
+            if exc.code == "lobby_required":  # the lobby was turned on meanwhile
+                await self.enter_lobby()
+            else:
+                await self.refuse(exc.code, str(exc))
+            return
+        self.participant, self.state = result.participant, "joined"
+        await self.channel_layer.group_add(
+            events.room_group(self.room.pk), self.channel_name
+        )
+        await self.sync_moderator_group()
+        if result.replaced_channel:
+            await events.control(result.replaced_channel, "replaced")
+        for gone in result.expired:
+            await events.broadcast(
+                self.room.pk,
+                {"type": "participant_left", "id": gone.public_id, "reason": "left"},
+            )
+        welcome = await database_sync_to_async(self.welcome)(resumed=result.resumed)
+        await self.send_json(welcome)
+        me = next(
+            p for p in welcome["participants"] if p["id"] == self.participant.public_id
+        )
+        kind = "participant_updated" if result.resumed else "participant_joined"
+        await events.broadcast(
+            self.room.pk, {"type": kind, "participant": me}, exclude=self.channel_name
+        )
+        await get_bridge().join(
+            room_id=self.room.pk,
+            participant_id=self.participant.public_id,
+            deliver=deliver,
+        )
+
+    def welcome(self, *, resumed: bool) -> dict:
+        room = Room.objects.get(pk=self.room.pk)
+        self.access = selectors.room_access_for(user=self.user, room=room)
+        message = {
+            "type": "welcome",
+            "protocol": PROTOCOL_VERSION,
+            "resumed": resumed,
+            "room": payloads.room(room),
+            "you": {
+                "id": self.participant.public_id,
+                "role": str(self.access.role),
+                "capabilities": payloads.capabilities(self.access),
+            },
+            "participants": [
+                payloads.participant(p, role)
+                for p, role in selectors.meeting_participants(room=room)
+            ],
+            "chat": [payloads.chat(m) for m in selectors.chat_history(room=room)],
+            "lobby": [],
+            "ice_servers": ice_servers_for(user_id=self.user.pk),
+        }
+        if self.access.can_moderate:
+            message["lobby"] = [
+                payloads.lobby_request(r) for r in selectors.lobby_waiting(room=room)
+            ]
+        return message
+
+    async def sync_moderator_group(self) -> None:
+        group = events.moderators_group(self.room.pk)
+        if self.access.can_moderate:
+            await self.channel_layer.group_add(group, self.channel_name)
+        else:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # Leaving
+
+    async def disconnect(self, code: int) -> None:
+        if self.liveness:
+            self.liveness.cancel()
+        state, self.state = self.state, "closed"
+        if self.room is None:
+            return
+        await self.channel_layer.group_discard(
+            events.room_group(self.room.pk), self.channel_name
+        )
+        await self.channel_layer.group_discard(
+            events.moderators_group(self.room.pk), self.channel_name
+        )
+        if state == "joined":
+            ours = await database_sync_to_async(services.participant_disconnected)(
+                participant_id=self.participant.pk, channel_name=self.channel_name
+            )
+            if ours:
+                self.participant.channel_name = ""
+                await events.broadcast(
+                    self.room.pk,
+                    {
+                        "type": "participant_updated",
+                        "participant": await self.my_payload(),
+                    },
+                )
+                _in_background(_expire_after_grace(self.room.pk, self.participant.pk))
+        elif state == "lobby":
+            cancelled = await database_sync_to_async(services.lobby_request_cancel)(
+                request_id=self.lobby_request.pk
+            )
+            if cancelled:
+                await events.to_moderators(
+                    self.room.pk,
+                    {
+                        "type": "lobby_resolved",
+                        "request_id": self.lobby_request.public_id,
+                        "status": "cancelled",
+                    },
+                )
+
+    async def my_payload(self) -> dict:
+        return payloads.participant(self.participant, self.access.role)
+
+    # Liveness
+
+    async def keep_alive(self) -> None:
+        """Ping after SIGNALING_PING_INTERVAL of silence; close after
+        SIGNALING_PING_TIMEOUT without hearing anything."""
+        loop = asyncio.get_running_loop()
+        interval = settings.SIGNALING_PING_INTERVAL
+        timeout = settings.SIGNALING_PING_TIMEOUT
+        pinged_at = 0.0
+        while True:
+            await asyncio.sleep(min(1.0, interval / 2))
+            silent = loop.time() - self.last_heard
+            if silent >= timeout:
+                await self.refuse(
+                    "timeout", "No answer from your browser: disconnected."
+                )
+                return
+            if silent >= interval and pinged_at < self.last_heard:
+                pinged_at = loop.time()
+                await self.send_json({"type": "ping"})
+
+    # Channel-layer events (see signaling/events.py)
+
+    async def room_message(self, event: dict) -> None:
+        # Only participants hear the room: nothing reaches the lobby.
+        if self.state == "joined" and event.get("exclude") != self.channel_name:
+            await self.send_json(event["payload"])
+
+    async def room_control(self, event: dict) -> None:
+        await on_control(self, event["action"], event["data"])
+
+
+async def _expire_after_grace(room_id: int, participant_pk: int) -> None:
+    await asyncio.sleep(settings.MEETING_RECONNECT_GRACE)
+    result = await database_sync_to_async(services.participant_expire)(
+        participant_id=participant_pk
+    )
+    if result is not None:
+        await announce_departure(room_id, result, reason="left")
+
+
+def _utf8_length(text: str) -> int:
+    # Cheap for the usual case: a str never has more characters than bytes.
+    if len(text) > MAX_FRAME_BYTES or len(text) * 4 > MAX_FRAME_BYTES:
+        return len(text.encode("utf-8", "surrogatepass"))
+    return len(text)
+
+
+def _dumps(payload: dict) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
