@@ -79,6 +79,9 @@ class RoomClient:
             output = await self.ws.receive_output(timeout)
             if output["type"] == "websocket.close":
                 assert output.get("code") == code, output
+                # The browser would answer with its own disconnect: do the
+                # same, so the consumer finishes instead of waiting on the layer.
+                await self.ws.disconnect(code)
                 return
             self.seen.append(json.loads(output["text"]))
 

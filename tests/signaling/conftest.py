@@ -65,8 +65,12 @@ def fast_timings(settings):
 async def settle_background_tasks():
     """Let grace-period timers finish inside the test's event loop."""
     yield
-    if consumers._background:
-        await asyncio.wait(list(consumers._background), timeout=5)
+    loop = asyncio.get_running_loop()
+    mine = [t for t in consumers._background if t.get_loop() is loop]
+    if mine:
+        await asyncio.wait(mine, timeout=5)
+    pending = [t.get_coro() for t in mine if not t.done()]
+    assert not pending, f"background tasks still running after the test: {pending}"
 
 
 @pytest.fixture(autouse=True)
