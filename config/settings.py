@@ -96,21 +96,43 @@ DATABASES = {
     "default": env_db("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # daphne serves requests from threads; wait for a lock rather than fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # daphne runs database work in threads. BEGIN IMMEDIATE takes the write
+    # lock up front, so concurrent writers queue (up to the timeout) instead
+    # of failing with "database is locked" when a read tries to upgrade; WAL
+    # lets readers carry on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+# A layer drops messages for a connection whose queue is full (Channels'
+# default: 100). A burst of chat in a 100-person room fills that; 1000 holds
+# several seconds of a busy meeting for a slow client.
+CHANNEL_CAPACITY = 1000
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, which
+                # races the layer's own 5 s blocking pop and kills idle sockets
+                # (django/channels_redis#422): no client-side read timeout.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "capacity": CHANNEL_CAPACITY,
+            },
         }
     }
 else:
     # One process only: fine for `make run`, wrong for several daphne workers.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
+        }
+    }
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [

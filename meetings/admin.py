@@ -10,9 +10,11 @@ from meetings.models import (
     Ban,
     ChatMessage,
     Invite,
+    LobbyRequest,
     Meeting,
     Membership,
     ModerationAction,
+    Participant,
     Room,
 )
 
@@ -216,3 +218,60 @@ class BanAdmin(admin.ModelAdmin):
     list_filter = (("until", admin.EmptyFieldListFilter),)
     search_fields = ("user__email", "user__display_name", "room__name", "reason")
     autocomplete_fields = ("user", "room", "created_by")
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    """Live presence: read-only, for support ("who is in that meeting now?")."""
+
+    list_display = (
+        "display_name",
+        "room",
+        "joined_at",
+        "left_at",
+        "is_connected",
+        "audio_on",
+        "video_on",
+        "audio_hard_muted",
+        "removed",
+    )
+    list_filter = (
+        ("left_at", admin.EmptyFieldListFilter),
+        "removed",
+        "audio_hard_muted",
+    )
+    search_fields = ("display_name", "user__email", "room__name", "room__slug")
+    list_select_related = ("room",)
+    readonly_fields = [f.name for f in Participant._meta.fields]
+
+    @admin.display(boolean=True, description="connected")
+    def is_connected(self, participant: Participant) -> bool:
+        return participant.is_connected
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(LobbyRequest)
+class LobbyRequestAdmin(admin.ModelAdmin):
+    list_display = (
+        "display_name",
+        "room",
+        "status",
+        "created_at",
+        "decided_at",
+        "decided_by",
+    )
+    list_filter = ("status", "created_at")
+    search_fields = ("display_name", "user__email", "room__name", "room__slug")
+    list_select_related = ("room", "decided_by")
+    readonly_fields = [f.name for f in LobbyRequest._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -252,7 +252,7 @@ async def on_mod_end_meeting(consumer: RoomConsumer, message: p.ModEndMeeting) -
 
 
 async def on_mod_set_role(consumer: RoomConsumer, message: p.ModSetRole) -> None:
-    target, access = await db(services.participant_set_role)(
+    target, _access = await db(services.participant_set_role)(
         actor=consumer.user,
         room=consumer.room,
         target_id=message.participant_id,

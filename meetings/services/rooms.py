@@ -22,7 +22,6 @@ from meetings.models import (
     Ban,
     Invite,
     Membership,
-    ModerationAction,
     ModerationKind,
     Role,
     Room,

@@ -74,7 +74,8 @@ def test_redis_url_selects_the_redis_layer_and_database_url_postgres():
         "s.DATABASES['default']['HOST']",
     )
     assert "channels_redis.core.RedisChannelLayer" in result.stdout
-    assert "redis://127.0.0.1:6379/3" in result.stdout
+    assert "'address': 'redis://127.0.0.1:6379/3'" in result.stdout
+    assert "'socket_timeout': None" in result.stdout
     assert "django.db.backends.postgresql db.internal" in result.stdout
 
 

@@ -38,16 +38,21 @@ def channel_layer(request, settings):
         settings.CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                # A prefix per test keeps tests from hearing each other.
                 "CONFIG": {
-                    "hosts": [REDIS_URL],
+                    # As config/settings.py sets it for production.
+                    "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                    "capacity": 1000,
+                    # A prefix per test keeps tests from hearing each other.
                     "prefix": f"test-{uuid.uuid4().hex[:8]}",
                 },
             }
         }
     else:
         settings.CHANNEL_LAYERS = {
-            "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+            "default": {
+                "BACKEND": "channels.layers.InMemoryChannelLayer",
+                "CONFIG": {"capacity": 1000},
+            }
         }
     channel_layers.backends.clear()
     yield request.param

@@ -92,7 +92,7 @@ async def test_viewers_may_be_kept_out_of_chat(room, viewer):
 
 
 async def test_chat_is_rate_limited_per_user(pair):
-    first, second = pair
+    _, second = pair
     for i in range(5):
         await second.send({"type": "chat_send", "text": f"m{i}"})
         await second.recv("chat_ack")
@@ -257,7 +257,7 @@ async def test_binary_frames_are_refused_politely(pair):
 
 
 async def test_oversized_frame_closes_with_1009(pair):
-    first, second = pair
+    _, second = pair
     await second.send_raw(
         json.dumps({"type": "chat_send", "text": "x" * MAX_FRAME_BYTES})
     )

@@ -250,28 +250,25 @@ MODERATOR_MESSAGES = [
 ]
 
 
+def _rows(room) -> list:
+    return [
+        *Participant.objects.order_by("id").values(),
+        Room.objects.filter(pk=room.pk).values().get(),
+    ]
+
+
 @pytest.mark.parametrize("message", MODERATOR_MESSAGES, ids=lambda m: m["type"])
 async def test_non_moderators_are_forbidden_every_moderator_action(
     meeting, room, message
 ):
     pub, viewer, owner = meeting["publisher"], meeting["viewer"], meeting["owner"]
-    before = await db(
-        lambda: (
-            list(Participant.objects.order_by("id").values())
-            + [Room.objects.filter(pk=room.pk).values().get()]
-        )
-    )()
+    before = await db(_rows)(room)
     for actor, target in ((pub, owner), (viewer, pub)):
         payload = {k: (target.id if v == "TARGET" else v) for k, v in message.items()}
         await actor.send(payload)
         error = await actor.recv_until("error")
         assert error["code"] == "forbidden", error
-    after = await db(
-        lambda: (
-            list(Participant.objects.order_by("id").values())
-            + [Room.objects.filter(pk=room.pk).values().get()]
-        )
-    )()
+    after = await db(_rows)(room)
     assert after == before
     assert await db(_log)() == []
     assert await db(Ban.objects.count)() == 0
