@@ -35,10 +35,11 @@ run: $(VENV)/.runtime
 test: export DEBUG ?= 1
 test: $(VENV)/.dev
 	./scripts/ensure-chromium
+	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
-	@echo "--- the database-bound tests again, on PostgreSQL"
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest tests/accounts tests/meetings -q
+	@echo "--- the database-bound tests again, on PostgreSQL (row locks differ)"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest tests/accounts tests/meetings tests/signaling -q
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
