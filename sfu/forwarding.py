@@ -1,0 +1,170 @@
+"""The hooks into aiortc that let the SFU forward encoded media.
+
+aiortc's receiver assembles RTP packets into encoded frames (its jitter
+buffer), then hands each frame to a decoder thread through a queue; its sender
+calls the encoder's ``pack()`` instead of ``encode()`` when a track yields
+``av.Packet`` objects. The SFU replaces the receiver's decoder queue with one
+that wraps each assembled frame in an ``av.Packet`` and gives it to an
+``UpTrack`` on the event loop, so no decoder (and no decoder thread) ever runs,
+and gives each sender a packer that cannot encode.
+
+These are private attributes of aiortc, which is why aiortc is pinned and
+``check_hooks()`` fails loudly at start (and in the tests) if they move.
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import rtcrtpreceiver as _receiver_module
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtp import RtpPacket
+
+log = logging.getLogger(__name__)
+
+VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
+AUDIO_TIME_BASE = fractions.Fraction(1, 48000)
+
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_ENCODER = "_RTCRtpSender__encoder"
+
+
+class AiortcHooksMissing(RuntimeError):
+    """aiortc changed: the forwarding hooks need updating before an upgrade."""
+
+
+def check_hooks() -> None:
+    """Fail at start, not mid-meeting, if aiortc's internals have moved."""
+    problems = []
+    if not callable(getattr(_receiver_module, "decoder_worker", None)):
+        problems.append("aiortc.rtcrtpreceiver.decoder_worker")
+    for cls, names in (
+        (RTCRtpReceiver, ("_handle_rtp_packet", "_send_rtcp_pli")),
+        (RTCRtpSender, ("_send_keyframe", "_next_encoded_frame")),
+    ):
+        problems += [f"{cls.__name__}.{n}" for n in names if not hasattr(cls, n)]
+    if not hasattr(Vp8Encoder, "pack"):
+        problems.append("Vp8Encoder.pack")
+    if problems:
+        raise AiortcHooksMissing("aiortc no longer has: " + ", ".join(problems))
+
+
+_original_decoder_worker = _receiver_module.decoder_worker
+
+
+def _decoder_worker(loop: Any, input_q: Any, output_q: Any, decode_error: Any) -> None:
+    """The receiver's decoder thread: a no-op for forwarding receivers."""
+    if isinstance(input_q, FrameTap):
+        return
+    _original_decoder_worker(loop, input_q, output_q, decode_error)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Patch aiortc once per process (idempotent)."""
+    global _installed
+    if not _installed:
+        check_hooks()
+        _receiver_module.decoder_worker = _decoder_worker
+        _installed = True
+
+
+class FrameTap:
+    """Stands in for a receiver's decoder queue: frames go to ``on_frame``.
+
+    ``put`` is called on the event loop by the receiver with a (codec,
+    JitterFrame) pair, and with None when the receiver stops.
+    """
+
+    def __init__(self, on_frame: Callable[[JitterFrame | None], None]) -> None:
+        self.on_frame = on_frame
+
+    def put(self, item: tuple[Any, JitterFrame] | None) -> None:
+        self.on_frame(None if item is None else item[1])
+
+
+class ImmediateAudioBuffer(JitterBuffer):
+    """Every Opus packet is a whole frame: pass it on at once.
+
+    aiortc's audio buffer holds four packets (80 ms) before releasing one; the
+    receiving browser has a jitter buffer of its own, so the SFU need not wait.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(capacity=16)
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        return False, JitterFrame(data=packet._data, timestamp=packet.timestamp)  # type: ignore[attr-defined]
+
+
+def tap_receiver(
+    receiver: RTCRtpReceiver,
+    *,
+    kind: str,
+    on_frame: Callable[[JitterFrame | None], None],
+    on_packet: Callable[[RtpPacket], None],
+) -> None:
+    """Make ``receiver`` deliver encoded frames instead of decoding them.
+
+    Must run before the receiver starts (in the peer connection's ``track``
+    event), since starting is what launches the decoder thread.
+    """
+    install()
+    setattr(receiver, _DECODER_QUEUE, FrameTap(on_frame))
+    if kind == "audio":
+        setattr(receiver, _JITTER_BUFFER, ImmediateAudioBuffer())
+    handle = receiver._handle_rtp_packet
+
+    async def handle_and_observe(packet: RtpPacket, arrival_time_ms: int) -> None:
+        on_packet(packet)
+        await handle(packet, arrival_time_ms=arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle_and_observe  # type: ignore[method-assign]
+
+
+def to_packet(frame: JitterFrame, kind: str) -> av.Packet:
+    packet = av.Packet(frame.data)
+    packet.pts = frame.timestamp
+    packet.time_base = AUDIO_TIME_BASE if kind == "audio" else VIDEO_TIME_BASE
+    return packet
+
+
+def is_vp8_keyframe(data: bytes) -> bool:
+    # VP8 frame tag (RFC 6386 9.1): bit 0 of the first byte is 0 for a key frame.
+    return bool(data) and not data[0] & 0x01
+
+
+class _NoEncoding:
+    def encode(self, *args: object, **kwargs: object) -> Any:
+        raise AssertionError("the SFU must never encode media")
+
+
+class Vp8Packer(_NoEncoding, Vp8Encoder):
+    """VP8 packetisation only (``Vp8Encoder.pack``); libvpx is never created."""
+
+
+class OpusPacker(_NoEncoding):
+    """Opus needs no packetisation: one packet, one payload. Unlike aiortc's
+    OpusEncoder, this creates no libopus encoder."""
+
+    def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:
+        return [bytes(packet)], int(packet.pts)
+
+
+def tap_sender(
+    sender: RTCRtpSender, *, kind: str, on_keyframe_request: Callable[[], None]
+) -> None:
+    """Make ``sender`` packetise without an encoder, and pass a subscriber's
+    PLI/FIR on (it would otherwise ask a non-existent encoder for a keyframe)."""
+    install()
+    setattr(sender, _ENCODER, OpusPacker() if kind == "audio" else Vp8Packer())
+    sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]

@@ -1,0 +1,402 @@
+"""The SFU: rooms of peers, each with an ``up`` connection (the client offers
+and publishes) and a ``down`` connection (the SFU offers everyone else's
+tracks). Only one side ever offers on each, so offers never collide; adding
+or removing a subscription renegotiates ``down`` only.
+
+The API (``join``, ``publish``, ``answer``, ``candidate``, ``set_muted``,
+``leave``, ``close_room``, ``stats``) is documented in docs/protocol.md
+and used by signaling through a bridge. Nothing here imports Django.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.sdp import candidate_from_sdp
+
+from sfu.forwarding import tap_receiver, tap_sender
+from sfu.speaker import SpeakerDetector
+from sfu.tracks import DownTrack, UpTrack
+
+log = logging.getLogger(__name__)
+
+# deliver(participant_id, message): a protocol message to one participant.
+Deliver = Callable[[str, dict], Awaitable[None]]
+
+# The SFU forwards what publishers send, so everyone must speak one codec.
+CODECS = {"audio": "audio/opus", "video": "video/VP8"}
+SPEAKER_TICK = 0.2
+
+
+class SfuError(Exception):
+    """A request the SFU cannot honour (unknown room or peer, bad SDP)."""
+
+
+@dataclass
+class Peer:
+    id: str
+    room: Room
+    deliver: Deliver
+    down: RTCPeerConnection
+    up: RTCPeerConnection | None = None
+    screen_track_id: str = ""
+    published: dict[str, UpTrack] = field(default_factory=dict)  # by source
+    subscriptions: dict[str, tuple[RTCRtpTransceiver, DownTrack]] = field(
+        default_factory=dict
+    )
+    muted: set[str] = field(default_factory=set)  # enforced: audio, video, screen
+    negotiating: bool = False
+    renegotiate: bool = False
+
+
+@dataclass
+class Room:
+    id: int
+    peers: dict[str, Peer] = field(default_factory=dict)
+    speakers: SpeakerDetector = field(default_factory=SpeakerDetector)
+    speaker_task: asyncio.Task | None = None
+
+    def tracks(self) -> list[UpTrack]:
+        return [
+            t for p in self.peers.values() for t in p.published.values() if not t.ended
+        ]
+
+
+def _prefer_codec(transceiver: RTCRtpTransceiver) -> None:
+    wanted = CODECS[transceiver.kind]
+    capabilities = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    chosen = [c for c in capabilities if c.mimeType == wanted]
+    # RTX (retransmission) for video, bound to the chosen codec by the SDP.
+    chosen += [c for c in capabilities if c.mimeType.endswith("/rtx")]
+    transceiver.setCodecPreferences(chosen)
+
+
+class SFU:
+    def __init__(
+        self,
+        *,
+        ice_servers: list[RTCIceServer] | None = None,
+        announced_address: str = "",
+    ) -> None:
+        self.ice_servers = ice_servers or []
+        self.announced_address = announced_address
+        self.rooms: dict[int, Room] = {}
+        self.peer_connections: set[RTCPeerConnection] = set()
+
+    # Lifecycle
+
+    def _new_pc(self, peer_id: str, name: str) -> RTCPeerConnection:
+        pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=self.ice_servers,
+                # aiortc's default bundle policy mis-routes the second and
+                # later m-lines of one kind; one transport for all is right.
+                bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            )
+        )
+        self.peer_connections.add(pc)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            log.info("%s %s connectionState %s", peer_id, name, pc.connectionState)
+            if pc.connectionState == "failed":
+                await pc.close()
+            if pc.connectionState == "closed":
+                self.peer_connections.discard(pc)
+
+        return pc
+
+    async def join(
+        self, *, room_id: int, participant_id: str, deliver: Deliver
+    ) -> None:
+        """Add a participant; they will be offered everyone's tracks on ``down``."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = Room(id=room_id)
+            room.speaker_task = asyncio.get_running_loop().create_task(
+                self._speakers(room)
+            )
+        if participant_id in room.peers:
+            await self._drop_peer(room, room.peers[participant_id])
+        peer = Peer(
+            id=participant_id,
+            room=room,
+            deliver=deliver,
+            down=self._new_pc(participant_id, "down"),
+        )
+        room.peers[participant_id] = peer
+        for up in room.tracks():
+            self._subscribe(peer, up)
+        if peer.subscriptions:
+            await self._offer_down(peer)
+
+    def _peer(self, room_id: int, participant_id: str) -> Peer:
+        room = self.rooms.get(room_id)
+        peer = room.peers.get(participant_id) if room else None
+        if peer is None:
+            raise SfuError(f"{participant_id} has not joined room {room_id}")
+        return peer
+
+    async def leave(self, *, room_id: int, participant_id: str) -> None:
+        room = self.rooms.get(room_id)
+        if room and participant_id in room.peers:
+            await self._drop_peer(room, room.peers[participant_id])
+            if not room.peers:
+                await self.close_room(room_id=room_id)
+
+    async def close_room(self, *, room_id: int) -> None:
+        room = self.rooms.pop(room_id, None)
+        if room is None:
+            return
+        if room.speaker_task:
+            room.speaker_task.cancel()
+        for peer in list(room.peers.values()):
+            await self._drop_peer(room, peer, renegotiate=False)
+
+    async def close(self) -> None:
+        """Close every room and peer connection (process shutdown)."""
+        for room_id in list(self.rooms):
+            await self.close_room(room_id=room_id)
+        for pc in list(self.peer_connections):
+            await pc.close()
+        self.peer_connections.clear()
+
+    async def _drop_peer(
+        self, room: Room, peer: Peer, *, renegotiate: bool = True
+    ) -> None:
+        room.peers.pop(peer.id, None)
+        room.speakers.forget(peer.id)
+        for up in list(peer.published.values()):
+            await self._unpublish(room, up, renegotiate=renegotiate)
+        for _transceiver, down in peer.subscriptions.values():
+            down.stop()
+        peer.subscriptions.clear()
+        for pc in (peer.up, peer.down):
+            if pc is not None:
+                await pc.close()
+                self.peer_connections.discard(pc)
+
+    # Publishing (up)
+
+    async def publish(
+        self, *, room_id: int, participant_id: str, sdp: str, screen_track_id: str = ""
+    ) -> str:
+        """Apply the client's offer on ``up``; return the SFU's answer."""
+        peer = self._peer(room_id, participant_id)
+        peer.screen_track_id = screen_track_id
+        if peer.up is None:
+            peer.up = self._new_pc(participant_id, "up")
+            peer.up.on("track", lambda track: self._on_up_track(peer, track))
+        try:
+            await peer.up.setRemoteDescription(
+                RTCSessionDescription(sdp=sdp, type="offer")
+            )
+        except ValueError as exc:
+            raise SfuError(f"unusable offer: {exc}") from exc
+        for transceiver in peer.up.getTransceivers():
+            if transceiver.kind in CODECS:
+                _prefer_codec(transceiver)
+        await self._end_unsent_tracks(peer)
+        answer = await peer.up.createAnswer()
+        await peer.up.setLocalDescription(answer)
+        return self._announce(peer.up.localDescription.sdp)
+
+    def _on_up_track(self, peer: Peer, track) -> None:
+        receiver = next(
+            t.receiver for t in peer.up.getTransceivers() if t.receiver.track is track
+        )
+        if track.kind == "audio":
+            source = "mic"
+        else:
+            source = "screen" if track.id == peer.screen_track_id else "cam"
+        old = peer.published.get(source)
+        if old is not None and not old.ended:
+            asyncio.get_running_loop().create_task(self._unpublish(peer.room, old))
+        up = UpTrack(
+            owner_id=peer.id,
+            kind=track.kind,
+            source=source,
+            send_pli=receiver._send_rtcp_pli,
+        )
+        up.receiver = receiver
+        up.muted = self._kind_of(source) in peer.muted
+        tap_receiver(
+            receiver, kind=track.kind, on_frame=up.on_frame, on_packet=up.on_packet
+        )
+        peer.published[source] = up
+        for other in peer.room.peers.values():
+            if other is not peer:
+                self._subscribe(other, up)
+                asyncio.get_running_loop().create_task(self._offer_down(other))
+
+    async def _end_unsent_tracks(self, peer: Peer) -> None:
+        """Tracks the client stopped sending (e.g. a screen share ended)."""
+        for transceiver in peer.up.getTransceivers():
+            direction = getattr(transceiver, "_offerDirection", None)
+            if direction in ("recvonly", "sendrecv"):
+                continue
+            for up in list(peer.published.values()):
+                if getattr(up, "receiver", None) is transceiver.receiver:
+                    await self._unpublish(peer.room, up)
+
+    async def _unpublish(
+        self, room: Room, up: UpTrack, *, renegotiate: bool = True
+    ) -> None:
+        owner = room.peers.get(up.owner_id)
+        if owner is not None and owner.published.get(up.source) is up:
+            del owner.published[up.source]
+        up.end()
+        for other in room.peers.values():
+            entry = other.subscriptions.pop(up.id, None)
+            if entry is None:
+                continue
+            transceiver, down = entry
+            down.stop()
+            transceiver.direction = "inactive"
+            if renegotiate:
+                await self._offer_down(other)
+
+    # Subscribing (down)
+
+    def _subscribe(self, peer: Peer, up: UpTrack) -> None:
+        if up.id in peer.subscriptions or up.owner_id == peer.id:
+            return
+        down = DownTrack(up)
+        # A new transceiver each time: a stopped sender cannot be reused.
+        transceiver = peer.down.addTransceiver(down, direction="sendonly")
+        transceiver.sender._stream_id = up.stream_id
+        _prefer_codec(transceiver)
+        tap_sender(
+            transceiver.sender, kind=up.kind, on_keyframe_request=down.request_keyframe
+        )
+        peer.subscriptions[up.id] = (transceiver, down)
+        up.subscribe(down)
+
+    async def _offer_down(self, peer: Peer) -> None:
+        if peer.id not in peer.room.peers:
+            return
+        if peer.negotiating:
+            peer.renegotiate = True
+            return
+        peer.negotiating, peer.renegotiate = True, False
+        offer = await peer.down.createOffer()
+        await peer.down.setLocalDescription(offer)
+        await peer.deliver(
+            peer.id,
+            {
+                "type": "sfu_offer",
+                "pc": "down",
+                "sdp": self._announce(peer.down.localDescription.sdp),
+            },
+        )
+
+    async def answer(self, *, room_id: int, participant_id: str, sdp: str) -> None:
+        """The client's answer to our ``down`` offer."""
+        peer = self._peer(room_id, participant_id)
+        if peer.down.signalingState != "have-local-offer":
+            raise SfuError("no down offer is waiting for an answer")
+        try:
+            await peer.down.setRemoteDescription(
+                RTCSessionDescription(sdp=sdp, type="answer")
+            )
+        except ValueError as exc:
+            raise SfuError(f"unusable answer: {exc}") from exc
+        peer.negotiating = False
+        if peer.renegotiate:
+            await self._offer_down(peer)
+
+    async def candidate(
+        self,
+        *,
+        room_id: int,
+        participant_id: str,
+        pc: str,
+        candidate: str,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> None:
+        peer = self._peer(room_id, participant_id)
+        connection = peer.up if pc == "up" else peer.down
+        if connection is None or not candidate:
+            return  # end of candidates, or before the offer: nothing to do
+        try:
+            parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
+        except (ValueError, IndexError) as exc:
+            raise SfuError(f"unusable candidate: {exc}") from exc
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = sdp_mline_index
+        await connection.addIceCandidate(parsed)
+
+    # Moderation
+
+    @staticmethod
+    def _kind_of(source: str) -> str:
+        return {"mic": "audio", "cam": "video", "screen": "screen"}[source]
+
+    async def set_muted(
+        self, *, room_id: int, participant_id: str, kind: str, muted: bool
+    ) -> None:
+        """Enforce a moderator's mute: that media is not forwarded."""
+        peer = self._peer(room_id, participant_id)
+        (peer.muted.add if muted else peer.muted.discard)(kind)
+        for up in peer.published.values():
+            if self._kind_of(up.source) == kind:
+                up.set_muted(muted)
+
+    # Speakers and statistics
+
+    async def _speakers(self, room: Room) -> None:
+        while True:
+            await asyncio.sleep(SPEAKER_TICK)
+            levels = [
+                (up.owner_id, up.audio_level, up.level_at)
+                for up in room.tracks()
+                if up.source == "mic" and not up.muted
+            ]
+            speaker = room.speakers.tick(levels)
+            if speaker is not None:
+                message = {"type": "active_speaker", "participant_id": speaker}
+                for peer in list(room.peers.values()):
+                    try:
+                        await peer.deliver(peer.id, message)
+                    except Exception:  # one unreachable peer must not stop the others
+                        log.exception("active speaker to %s", peer.id)
+
+    def stats(self) -> dict:
+        return {
+            "rooms": len(self.rooms),
+            "peer_connections": len(self.peer_connections),
+            "tracks": {
+                up.id: {
+                    "in": up.frames_in,
+                    "out": up.frames_out,
+                    "subscribers": len(up.subscribers),
+                }
+                for room in self.rooms.values()
+                for up in room.tracks()
+            },
+        }
+
+    def _announce(self, sdp: str) -> str:
+        """Put the announced public address in host candidates (1:1 NAT)."""
+        if not self.announced_address:
+            return sdp
+        return re.sub(
+            r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)",
+            rf"\g<1>{self.announced_address}\g<3>",
+            sdp,
+            flags=re.MULTILINE,
+        )

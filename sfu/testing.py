@@ -1,0 +1,307 @@
+"""Cheap media clients for tests and benchmarks: they publish pre-encoded VP8
+and Opus (made once with PyAV) and count what they receive, so that a room of
+ten costs the client side little and the SFU's cost can be measured.
+
+``MediaClient`` talks to an ``SFU`` through its API, as the signaling bridge
+does. Its receivers either decode for real (``decode=True``: libvpx and
+libopus, to prove the media is intact) or count encoded frames.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import fractions
+import math
+import time
+from dataclasses import dataclass, field
+
+import av
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+
+from sfu.forwarding import tap_receiver
+
+VIDEO_RATE = 90000
+FPS = 30
+AUDIO_SAMPLES = 960  # 20 ms at 48 kHz
+
+
+@dataclass
+class EncodedClip:
+    """A loop of encoded frames: (payload, is_keyframe)."""
+
+    video: list[tuple[bytes, bool]]
+    audio: list[bytes]
+
+
+_clip: EncodedClip | None = None
+
+
+def encoded_clip(
+    *, seconds: int = 2, width: int = 320, height: int = 240
+) -> EncodedClip:
+    """Encode a moving test pattern and a tone once per process."""
+    global _clip
+    if _clip is not None:
+        return _clip
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.bit_rate = 300_000
+    encoder.time_base = fractions.Fraction(1, FPS)
+    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    encoder.gop_size = FPS  # a keyframe every second
+    video = []
+    for n in range(seconds * FPS):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        luma = bytes((x + n * 4) % 256 for x in range(width)) * height
+        frame.planes[0].update(luma)
+        frame.planes[1].update(bytes([128 + (n % 32)]) * (width * height // 4))
+        frame.planes[2].update(bytes([128]) * (width * height // 4))
+        frame.pts = n
+        for packet in encoder.encode(frame):
+            video.append((bytes(packet), bool(packet.is_keyframe)))
+    for packet in encoder.encode(None):
+        video.append((bytes(packet), bool(packet.is_keyframe)))
+
+    opus = av.CodecContext.create("libopus", "w")
+    opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
+    opus.bit_rate = 32000
+    audio = []
+    for n in range(seconds * 50):
+        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_SAMPLES)
+        frame.sample_rate = 48000
+        tone = array.array(
+            "h",
+            (
+                int(
+                    8000 * math.sin(2 * math.pi * 440 * (n * AUDIO_SAMPLES + i) / 48000)
+                )
+                for i in range(AUDIO_SAMPLES)
+            ),
+        )
+        frame.planes[0].update(tone.tobytes())
+        frame.pts = n * AUDIO_SAMPLES
+        audio += [bytes(p) for p in opus.encode(frame)]
+    _clip = EncodedClip(video=video, audio=audio)
+    return _clip
+
+
+class EncodedTrack(MediaStreamTrack):
+    """Yields the clip's packets in real time, looping; jumps to a keyframe
+    when the remote side asks for one."""
+
+    def __init__(self, kind: str, clip: EncodedClip) -> None:
+        super().__init__()
+        self.kind = kind
+        self._frames = (
+            clip.video if kind == "video" else [(a, True) for a in clip.audio]
+        )
+        self._index = 0
+        self._count = 0
+        self._start: float | None = None
+        self._period = 1 / FPS if kind == "video" else AUDIO_SAMPLES / 48000
+        self.keyframe_requests = 0
+        self.level = 127  # -dBov sent in the audio-level header: 127 is silence
+
+    def request_keyframe(self) -> None:
+        self.keyframe_requests += 1
+        keys = [i for i, (_, key) in enumerate(self._frames) if key]
+        later = [i for i in keys if i >= self._index]
+        self._index = later[0] if later else keys[0]
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._count * self._period - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        data, _key = self._frames[self._index % len(self._frames)]
+        self._index = (self._index + 1) % len(self._frames)
+        packet = av.Packet(data)
+        if self.kind == "video":
+            packet.pts = self._count * (VIDEO_RATE // FPS)
+            packet.time_base = fractions.Fraction(1, VIDEO_RATE)
+        else:
+            packet.pts = self._count * AUDIO_SAMPLES
+            packet.time_base = fractions.Fraction(1, 48000)
+        self._count += 1
+        return packet
+
+
+@dataclass
+class Received:
+    """What one client got from one remote track."""
+
+    track_id: str
+    kind: str
+    frames: int = 0
+    first_at: float | None = None
+    keyframes: int = 0
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+
+
+class MediaClient:
+    def __init__(
+        self,
+        sfu,
+        room_id: int,
+        participant_id: str,
+        *,
+        video: bool = True,
+        audio: bool = True,
+        screen: bool = False,
+        decode: bool = False,
+    ) -> None:
+        self.sfu = sfu
+        self.room_id = room_id
+        self.id = participant_id
+        self.decode = decode
+        self.clip = encoded_clip()
+        self.tracks = {}
+        if audio:
+            self.tracks["mic"] = EncodedTrack("audio", self.clip)
+        if video:
+            self.tracks["cam"] = EncodedTrack("video", self.clip)
+        if screen:
+            self.tracks["screen"] = EncodedTrack("video", self.clip)
+        self.up: RTCPeerConnection | None = None
+        self.down: RTCPeerConnection | None = None
+        self.received: dict[str, Received] = {}
+        self.speakers: list[str] = []
+        self.joined_at = 0.0
+        self._tasks: set[asyncio.Task] = set()
+        self._negotiation = asyncio.Lock()
+
+    @staticmethod
+    def _pc() -> RTCPeerConnection:
+        return RTCPeerConnection(
+            RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+
+    async def join(self) -> None:
+        self.joined_at = time.monotonic()
+        await self.sfu.join(
+            room_id=self.room_id, participant_id=self.id, deliver=self._deliver
+        )
+        if self.tracks:
+            await self.publish()
+
+    async def publish(self) -> None:
+        self.up = self._pc()
+        screen_id = ""
+        for source, track in self.tracks.items():
+            sender = self.up.addTrack(track)
+            sender._send_keyframe = track.request_keyframe  # PLI from the SFU
+            if source == "mic":
+                self._send_audio_level(sender, track)
+            if source == "screen":
+                screen_id = track.id
+        await self.up.setLocalDescription(await self.up.createOffer())
+        answer = await self.sfu.publish(
+            room_id=self.room_id,
+            participant_id=self.id,
+            sdp=self.up.localDescription.sdp,
+            screen_track_id=screen_id,
+        )
+        await self.up.setRemoteDescription(
+            RTCSessionDescription(sdp=answer, type="answer")
+        )
+
+    @staticmethod
+    def _send_audio_level(sender, track: EncodedTrack) -> None:
+        """Put ``track.level`` (-dBov) in the ssrc-audio-level header, as a
+        browser does; aiortc only does it for audio it encodes itself."""
+        next_frame = sender._next_encoded_frame
+
+        async def with_level(codec):
+            frame = await next_frame(codec)
+            if frame is not None:
+                frame.audio_level = -track.level
+            return frame
+
+        sender._next_encoded_frame = with_level
+
+    async def _deliver(self, participant_id: str, message: dict) -> None:
+        if message["type"] == "active_speaker":
+            self.speakers.append(message["participant_id"])
+        elif message["type"] == "sfu_offer":
+            # Answer outside the SFU's call, as a browser would.
+            task = asyncio.get_running_loop().create_task(self._answer(message["sdp"]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, sdp: str) -> None:
+        async with self._negotiation:
+            if self.down is None:
+                self.down = self._pc()
+                self.down.on("track", self._on_track)
+            await self.down.setRemoteDescription(
+                RTCSessionDescription(sdp=sdp, type="offer")
+            )
+            await self.down.setLocalDescription(await self.down.createAnswer())
+            await self.sfu.answer(
+                room_id=self.room_id,
+                participant_id=self.id,
+                sdp=self.down.localDescription.sdp,
+            )
+
+    def _on_track(self, track) -> None:
+        record = self.received.setdefault(
+            track.id, Received(track_id=track.id, kind=track.kind)
+        )
+        if self.decode:
+            task = asyncio.get_running_loop().create_task(
+                self._read_decoded(track, record)
+            )
+            self._tasks.add(task)
+            return
+        receiver = next(
+            t.receiver for t in self.down.getTransceivers() if t.receiver.track is track
+        )
+
+        def on_frame(frame) -> None:
+            if frame is None:
+                return
+            record.frames += 1
+            record.first_at = record.first_at or time.monotonic()
+            if track.kind == "video" and frame.data and not frame.data[0] & 1:
+                record.keyframes += 1
+
+        tap_receiver(
+            receiver, kind=track.kind, on_frame=on_frame, on_packet=lambda p: None
+        )
+
+    async def _read_decoded(self, track, record: Received) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                record.frames += 1
+                record.first_at = record.first_at or time.monotonic()
+                if track.kind == "video":
+                    record.sizes.append((frame.width, frame.height))
+        except MediaStreamError:
+            pass
+
+    def frames_from(self, owner_id: str, source: str) -> int:
+        record = self.received.get(f"{source}-{owner_id}")
+        return record.frames if record else 0
+
+    async def leave(self) -> None:
+        await self.sfu.leave(room_id=self.room_id, participant_id=self.id)
+        await self.close()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for pc in (self.up, self.down):
+            if pc is not None:
+                await pc.close()

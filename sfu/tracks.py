@@ -1,0 +1,200 @@
+"""A published track (``UpTrack``) and its copies to each subscriber
+(``DownTrack``), in Galène's terms.
+
+An UpTrack receives encoded frames from one publisher and hands the same
+``av.Packet`` to every DownTrack; a DownTrack is the MediaStreamTrack an
+aiortc sender reads. Video never reaches a subscriber before a keyframe, and
+a subscriber that falls behind is dropped back to waiting for the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import av
+from aiortc import MediaStreamTrack
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
+
+from sfu.forwarding import is_vp8_keyframe, to_packet
+
+log = logging.getLogger(__name__)
+
+# Keyframe requests to a publisher: at most one per interval; a request made
+# inside the interval is sent when it ends, so a late joiner never waits long.
+PLI_INTERVAL = 0.25
+# Frames a subscriber may have queued before it counts as too slow.
+DOWN_QUEUE_FRAMES = {"audio": 50, "video": 30}
+
+
+class UpTrack:
+    """One track a participant publishes: ``source`` is mic, cam or screen."""
+
+    def __init__(
+        self,
+        *,
+        owner_id: str,
+        kind: str,
+        source: str,
+        send_pli: Callable[[int], Awaitable[None]],
+    ) -> None:
+        self.owner_id = owner_id
+        self.kind = kind
+        self.source = source
+        self.muted = False
+        self.subscribers: list[DownTrack] = []
+        self.ssrc: int | None = None
+        self.audio_level: int = 127  # -dBov: 0 is loudest, 127 silence
+        self.level_at = 0.0
+        self.frames_in = 0
+        self.frames_out = 0
+        self.ended = False
+        self._send_pli = send_pli
+        self._last_pli = 0.0
+        self._pli_pending: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def id(self) -> str:
+        return f"{self.source}-{self.owner_id}"
+
+    @property
+    def stream_id(self) -> str:
+        # Camera and microphone share a stream (lip sync); a screen is its own.
+        return f"screen-{self.owner_id}" if self.source == "screen" else self.owner_id
+
+    # From the receiver
+
+    def on_packet(self, packet: RtpPacket) -> None:
+        """Every RTP packet, before aiortc assembles it: ssrc and audio level."""
+        self.ssrc = packet.ssrc
+        if self.kind == "audio":
+            level = packet.extensions.audio_level
+            if level is not None:
+                self.audio_level = level[1]
+                self.level_at = time.monotonic()
+
+    def on_frame(self, frame: JitterFrame | None) -> None:
+        if frame is None:
+            self.end()
+            return
+        self.frames_in += 1
+        if self.muted or not self.subscribers:
+            return
+        keyframe = self.kind == "audio" or is_vp8_keyframe(frame.data)
+        packet = to_packet(frame, self.kind)
+        for down in self.subscribers:
+            if down.push(packet, keyframe):
+                self.frames_out += 1
+
+    # Keyframes
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe (RTCP PLI), rate-limited."""
+        if self.kind != "video" or self.ended:
+            return
+        wait = self._last_pli + PLI_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self._pli_now()
+        elif self._pli_pending is None:
+            self._pli_pending = self._loop.call_later(wait, self._pli_now)
+
+    def _pli_now(self) -> None:
+        self._pli_pending = None
+        self._last_pli = time.monotonic()
+        if self.ssrc is not None:
+            self._loop.create_task(self._send_pli(self.ssrc))
+
+    # Subscribers and mutes
+
+    def subscribe(self, down: DownTrack) -> None:
+        self.subscribers.append(down)
+        self.request_keyframe()
+
+    def unsubscribe(self, down: DownTrack) -> None:
+        if down in self.subscribers:
+            self.subscribers.remove(down)
+
+    def set_muted(self, muted: bool) -> None:
+        """A muted track is not forwarded, whatever the publisher sends."""
+        if self.muted and not muted:
+            for down in self.subscribers:
+                down.resync()
+            self.request_keyframe()
+        self.muted = muted
+
+    def end(self) -> None:
+        self.ended = True
+        if self._pli_pending is not None:
+            self._pli_pending.cancel()
+            self._pli_pending = None
+        for down in list(self.subscribers):
+            down.finish()
+        self.subscribers.clear()
+
+
+class DownTrack(MediaStreamTrack):
+    """One subscriber's copy of an UpTrack, read by an aiortc RTCRtpSender."""
+
+    def __init__(self, up: UpTrack) -> None:
+        super().__init__()
+        self.kind = up.kind
+        self._id = up.id
+        self.up = up
+        self.waiting_for_keyframe = up.kind == "video"
+        self.dropped = 0
+        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
+        self._limit = DOWN_QUEUE_FRAMES[up.kind]
+
+    def push(self, packet: av.Packet, keyframe: bool) -> bool:
+        """Queue a frame for this subscriber; False if it was dropped."""
+        if self.waiting_for_keyframe:
+            if not keyframe:
+                self.dropped += 1
+                return False
+            self.waiting_for_keyframe = False
+        if self._queue.qsize() >= self._limit:
+            # Too slow to keep up: drop what is queued and start again from a
+            # keyframe, rather than show ever older video.
+            self.dropped += self._queue.qsize()
+            self._drain()
+            if self.kind == "video":
+                self.resync()
+                self.up.request_keyframe()
+                return False
+        self._queue.put_nowait(packet)
+        return True
+
+    def resync(self) -> None:
+        """Start again from the next keyframe (video only)."""
+        if self.kind == "video":
+            self.waiting_for_keyframe = True
+
+    def request_keyframe(self) -> None:
+        """The subscriber's browser sent PLI or FIR."""
+        self.up.request_keyframe()
+
+    def finish(self) -> None:
+        self._drain()
+        self._queue.put_nowait(None)
+
+    def _drain(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        packet = await self._queue.get()
+        if packet is None:
+            self.stop()
+            raise MediaStreamError
+        return packet
+
+    def stop(self) -> None:
+        super().stop()
+        self.up.unsubscribe(self)
