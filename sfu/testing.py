@@ -146,6 +146,7 @@ class Received:
     frames: int = 0
     first_at: float | None = None
     keyframes: int = 0
+    first_was_keyframe: bool | None = None
     sizes: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -271,10 +272,12 @@ class MediaClient:
         def on_frame(frame) -> None:
             if frame is None:
                 return
+            key = track.kind == "video" and bool(frame.data) and not frame.data[0] & 1
+            if record.frames == 0:
+                record.first_was_keyframe = key
             record.frames += 1
             record.first_at = record.first_at or time.monotonic()
-            if track.kind == "video" and frame.data and not frame.data[0] & 1:
-                record.keyframes += 1
+            record.keyframes += key
 
         tap_receiver(
             receiver, kind=track.kind, on_frame=on_frame, on_packet=lambda p: None

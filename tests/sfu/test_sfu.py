@@ -1,0 +1,241 @@
+"""The SFU with real aiortc peers in one process: media is decoded for real at
+the subscribers, and never decoded or encoded in the SFU."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from aiortc import rtcrtpreceiver
+from aiortc.codecs import vpx
+
+from sfu.forwarding import OpusPacker, Vp8Packer, check_hooks
+from sfu.sfu import SFU
+from sfu.testing import MediaClient
+
+
+async def wait_until(condition, timeout: float = 5.0, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(step)
+
+
+@pytest.fixture
+async def sfu():
+    server = SFU()
+    yield server
+    await server.close()
+
+
+async def _room(sfu, names, **kwargs) -> list[MediaClient]:
+    clients = [MediaClient(sfu, 1, name, **kwargs) for name in names]
+    for client in clients:
+        await client.join()
+    return clients
+
+
+async def _close(clients) -> None:
+    for client in clients:
+        await client.close()
+
+
+async def test_every_subscriber_decodes_every_publisher(sfu):
+    """Four people: each receives three audio and three video tracks on one
+    (bundled) connection, and libvpx/libopus decode all of them."""
+    clients = await _room(sfu, ["ann", "ben", "cat", "dan"], decode=True)
+    pairs = [(c, o) for c in clients for o in clients if o is not c]
+
+    def all_flowing() -> bool:
+        return all(
+            c.frames_from(o.id, "cam") >= 20 and c.frames_from(o.id, "mic") >= 30
+            for c, o in pairs
+        )
+
+    await wait_until(all_flowing, timeout=10)
+    for client, other in pairs:
+        video = client.received[f"cam-{other.id}"]
+        assert video.sizes[-1] == (320, 240)  # decoded pictures, not bytes
+    await _close(clients)
+
+
+async def test_late_joiner_sees_every_publisher_within_a_second(sfu):
+    early = await _room(sfu, ["ann", "ben"])
+    await asyncio.sleep(1.3)  # mid-GOP: the next natural keyframe is far off
+    late = MediaClient(sfu, 1, "cat")
+    started = time.monotonic()
+    await late.join()
+    await wait_until(
+        lambda: all(late.frames_from(c.id, "cam") for c in early), timeout=3
+    )
+    for publisher in early:
+        first = late.received[f"cam-{publisher.id}"].first_at - started
+        assert first < 1.0, f"first frame from {publisher.id} after {first:.2f} s"
+        # ...because the SFU asked the publisher for a keyframe at once.
+        assert publisher.tracks["cam"].keyframe_requests >= 1
+        assert late.received[f"cam-{publisher.id}"].keyframes >= 1
+    await _close([*early, late])
+
+
+async def test_no_delta_frame_reaches_a_subscriber_before_a_keyframe(sfu):
+    early = await _room(sfu, ["ann"])
+    for delay in (0.5, 0.8):  # joining at different points of the GOP
+        await asyncio.sleep(delay)
+        late = MediaClient(sfu, 1, f"late{delay}")
+        await late.join()
+        await wait_until(lambda late=late: late.frames_from("ann", "cam") > 0)
+        assert late.received["cam-ann"].first_was_keyframe is True
+        await late.leave()
+        await late.close()
+    await _close(early)
+
+
+async def test_mute_stops_forwarding_and_unmute_resumes_with_a_keyframe(sfu):
+    ann, ben = await _room(sfu, ["ann", "ben"])
+    await wait_until(lambda: ben.frames_from("ann", "cam") > 10)
+    for kind in ("audio", "video"):
+        await sfu.set_muted(room_id=1, participant_id="ann", kind=kind, muted=True)
+    await asyncio.sleep(0.3)  # what was in flight arrives
+    video, audio = ben.frames_from("ann", "cam"), ben.frames_from("ann", "mic")
+    await asyncio.sleep(0.7)
+    # Ann's client kept sending all along; the SFU forwarded nothing.
+    assert ben.frames_from("ann", "cam") == video
+    assert ben.frames_from("ann", "mic") == audio
+    assert ann.tracks["cam"]._count > 0
+    keyframes = ben.received["cam-ann"].keyframes
+    await sfu.set_muted(room_id=1, participant_id="ann", kind="video", muted=False)
+    await wait_until(lambda: ben.frames_from("ann", "cam") > video + 5)
+    assert ben.received["cam-ann"].keyframes > keyframes
+    assert ben.frames_from("ann", "mic") == audio  # audio is still muted
+    await sfu.set_muted(room_id=1, participant_id="ann", kind="audio", muted=False)
+    await wait_until(lambda: ben.frames_from("ann", "mic") > audio + 5)
+    await _close([ann, ben])
+
+
+async def test_screen_share_arrives_as_its_own_track(sfu):
+    ann = MediaClient(sfu, 1, "ann", screen=True)
+    ben = MediaClient(sfu, 1, "ben")
+    await ann.join()
+    await ben.join()
+    await wait_until(
+        lambda: (
+            ben.frames_from("ann", "screen") > 10 and ben.frames_from("ann", "cam") > 10
+        )
+    )
+    # The screen is its own stream (msid), apart from camera and microphone.
+    sdp = ben.down.remoteDescription.sdp
+    assert "a=msid:screen-ann screen-ann" in sdp
+    assert "a=msid:ann cam-ann" in sdp and "a=msid:ann mic-ann" in sdp
+    await _close([ann, ben])
+
+
+async def test_leave_and_close_leave_nothing_behind(sfu):
+    before = {t for t in asyncio.all_tasks() if not t.done()}
+    clients = await _room(sfu, ["ann", "ben", "cat"])
+    await wait_until(lambda: clients[2].frames_from("ann", "cam") > 5)
+    await clients[0].leave()
+    # The others are told: their down connection renegotiates without Ann.
+    await wait_until(lambda: "cam-ann" not in sfu.stats()["tracks"])
+    assert len(sfu.rooms[1].peers) == 2
+    for client in clients[1:]:
+        await client.leave()
+    assert sfu.rooms == {}
+    assert sfu.peer_connections == set()
+    await _close(clients)
+    await asyncio.sleep(0.5)
+    leftover = {t for t in asyncio.all_tasks() if not t.done()} - before
+    leftover.discard(asyncio.current_task())
+    assert leftover == set(), [t.get_coro() for t in leftover]
+
+
+async def test_close_room_releases_every_connection(sfu):
+    clients = await _room(sfu, ["ann", "ben"])
+    await wait_until(lambda: clients[1].frames_from("ann", "cam") > 5)
+    await sfu.close_room(room_id=1)
+    assert sfu.rooms == {} and sfu.peer_connections == set()
+    await _close(clients)
+
+
+async def test_nothing_is_decoded_or_encoded_on_the_forwarding_path(sfu, monkeypatch):
+    """With subscribers that only count (as the SFU does), no VP8 decoder or
+    encoder exists in the whole process, and no decoder is even looked up."""
+    created = {"decoders": 0, "lookups": 0, "encodes": 0}
+    real_decoder_init = vpx.Vp8Decoder.__init__
+    real_get_decoder = rtcrtpreceiver.get_decoder
+
+    def counting_init(self, *args, **kwargs):
+        created["decoders"] += 1
+        real_decoder_init(self, *args, **kwargs)
+
+    def counting_lookup(codec):
+        created["lookups"] += 1
+        return real_get_decoder(codec)
+
+    def counting_encode(self, *args, **kwargs):
+        created["encodes"] += 1
+        raise AssertionError("encode called")
+
+    monkeypatch.setattr(vpx.Vp8Decoder, "__init__", counting_init)
+    monkeypatch.setattr(rtcrtpreceiver, "get_decoder", counting_lookup)
+    monkeypatch.setattr(vpx.Vp8Encoder, "encode", counting_encode)
+    clients = await _room(sfu, ["ann", "ben", "cat"])
+    await wait_until(
+        lambda: all(
+            c.frames_from(o.id, "cam") > 20
+            for c in clients
+            for o in clients
+            if o is not c
+        )
+    )
+    assert created == {"decoders": 0, "lookups": 0, "encodes": 0}
+    for peer in sfu.rooms[1].peers.values():
+        for transceiver, _down in peer.subscriptions.values():
+            packer = transceiver.sender._RTCRtpSender__encoder
+            assert isinstance(
+                packer, Vp8Packer if transceiver.kind == "video" else OpusPacker
+            )
+            assert getattr(packer, "codec", None) is None  # libvpx never created
+    await _close(clients)
+
+
+async def test_active_speaker_from_audio_levels(sfu):
+    ann, ben, cat = await _room(sfu, ["ann", "ben", "cat"])
+    ben.tracks["mic"].level = 25  # -25 dBov: speaking
+    ann.tracks["mic"].level = 70  # quiet
+    await wait_until(
+        lambda: all(c.speakers[-1:] == ["ben"] for c in (ann, ben, cat)), timeout=3
+    )
+    ben.tracks["mic"].level = 127
+    cat.tracks["mic"].level = 20
+    await wait_until(lambda: cat.speakers[-1:] == ["cat"], timeout=3)
+    # Events are few: on changes only.
+    assert len(ann.speakers) <= 3
+    await _close([ann, ben, cat])
+
+
+async def test_muted_mic_is_never_the_active_speaker(sfu):
+    ann, ben = await _room(sfu, ["ann", "ben"])
+    await sfu.set_muted(room_id=1, participant_id="ann", kind="audio", muted=True)
+    ann.tracks["mic"].level = 10
+    await asyncio.sleep(1.2)
+    assert "ann" not in ben.speakers
+    await _close([ann, ben])
+
+
+def test_aiortc_hooks_are_where_the_sfu_expects_them():
+    """If an aiortc upgrade moves the private hooks, this fails first."""
+    check_hooks()
+    receiver_attrs = (
+        "_RTCRtpReceiver__decoder_queue",
+        "_RTCRtpReceiver__jitter_buffer",
+    )
+    source = rtcrtpreceiver.RTCRtpReceiver.__init__.__code__.co_names
+    for attr in receiver_attrs:
+        assert attr in source, attr
+    from aiortc import rtcrtpsender
+
+    assert (
+        "_RTCRtpSender__encoder" in rtcrtpsender.RTCRtpSender.__init__.__code__.co_names
+    )

@@ -1,0 +1,104 @@
+"""UpTrack and DownTrack without the network: fan-out, keyframe gating,
+slow subscribers, mutes."""
+
+import asyncio
+
+from aiortc.jitterbuffer import JitterFrame
+
+from sfu.speaker import SpeakerDetector
+from sfu.tracks import DOWN_QUEUE_FRAMES, DownTrack, UpTrack
+
+KEY, DELTA = b"\x00keyframe", b"\x01delta"
+
+
+def _video_up():
+    plis: list[int] = []
+
+    async def send_pli(ssrc: int) -> None:
+        plis.append(ssrc)
+
+    up = UpTrack(owner_id="ann", kind="video", source="cam", send_pli=send_pli)
+    up.ssrc = 1234
+    return up, plis
+
+
+async def test_subscriber_waits_for_a_keyframe_and_one_is_requested_at_once():
+    up, plis = _video_up()
+    down = DownTrack(up)
+    up.subscribe(down)
+    await asyncio.sleep(0)
+    assert plis == [1234]
+    up.on_frame(JitterFrame(DELTA, 1))
+    assert down._queue.qsize() == 0 and down.dropped == 1
+    up.on_frame(JitterFrame(KEY, 2))
+    up.on_frame(JitterFrame(DELTA, 3))
+    assert down._queue.qsize() == 2
+
+
+async def test_keyframe_requests_are_rate_limited_but_never_lost():
+    up, plis = _video_up()
+    for _ in range(10):
+        up.request_keyframe()
+    await asyncio.sleep(0)
+    assert plis == [1234]
+    await asyncio.sleep(0.3)
+    assert plis == [1234, 1234]  # the coalesced request went out after the interval
+
+
+async def test_slow_subscriber_is_dropped_to_the_next_keyframe():
+    up, plis = _video_up()
+    slow, fast = DownTrack(up), DownTrack(up)
+    up.subscribe(slow)
+    up.subscribe(fast)
+    up.on_frame(JitterFrame(KEY, 0))
+    for n in range(DOWN_QUEUE_FRAMES["video"] + 5):
+        up.on_frame(JitterFrame(DELTA, n + 1))
+        while not fast._queue.empty():  # the fast one keeps up
+            fast._queue.get_nowait()
+    assert (
+        slow.waiting_for_keyframe and slow._queue.qsize() < DOWN_QUEUE_FRAMES["video"]
+    )
+    assert not fast.waiting_for_keyframe
+    await asyncio.sleep(0.3)
+    assert len(plis) >= 2  # and it asked for the keyframe it needs
+
+
+async def test_muted_track_forwards_nothing_and_unmute_waits_for_a_keyframe():
+    up, _ = _video_up()
+    down = DownTrack(up)
+    up.subscribe(down)
+    up.on_frame(JitterFrame(KEY, 0))
+    up.set_muted(True)
+    up.on_frame(JitterFrame(KEY, 1))
+    up.on_frame(JitterFrame(DELTA, 2))
+    assert down._queue.qsize() == 1
+    up.set_muted(False)
+    up.on_frame(JitterFrame(DELTA, 3))
+    assert down._queue.qsize() == 1
+    up.on_frame(JitterFrame(KEY, 4))
+    assert down._queue.qsize() == 2
+
+
+async def test_ended_publisher_ends_its_subscribers():
+    up, _ = _video_up()
+    down = DownTrack(up)
+    up.subscribe(down)
+    up.on_frame(None)
+    assert up.ended and up.subscribers == []
+    assert await down._queue.get() is None
+
+
+def test_speaker_hysteresis():
+    detector = SpeakerDetector()
+    now = 100.0
+    assert detector.tick([("ann", 30, now), ("ben", 80, now)], now) == "ann"
+    # Ben is a little louder for a moment: no flicker.
+    assert detector.tick([("ann", 30, now), ("ben", 28, now)], now) is None
+    # Ben is clearly louder, for long enough: he takes over.
+    results = [
+        detector.tick([("ann", 40, now), ("ben", 20, now)], now) for _ in range(3)
+    ]
+    assert results == [None, None, "ben"]
+    # Silence and stale levels change nothing.
+    assert detector.tick([("ann", 127, now), ("ben", 20, now - 5)], now) is None
+    assert detector.current == "ben"
