@@ -14,7 +14,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from config.sfu_hosting import make_bridge  # noqa: E402
+from signaling.bridge import set_bridge_factory  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
+
+set_bridge_factory(make_bridge)
 
 if settings.SERVE_STATIC:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler

@@ -242,10 +242,13 @@ LOGGING = {
 MEETING_RECONNECT_GRACE = env_int("MEETING_RECONNECT_GRACE", 30, minimum=0, maximum=600)
 SIGNALING_PING_INTERVAL = env_int("SIGNALING_PING_INTERVAL", 20, minimum=1, maximum=300)
 SIGNALING_PING_TIMEOUT = env_int("SIGNALING_PING_TIMEOUT", 45, minimum=2, maximum=600)
-# Which media server the signaling bridge talks to. "none" refuses media
-# (signaling, chat and moderation still work); the SFU adds its own modes.
-SFU_MODE = env_str("SFU_MODE", "none")
-if SFU_MODE not in ("none",):
+# Where the SFU runs (config/sfu_hosting.py): "embedded" in this process,
+# or "none" (no media; signaling, chat and moderation still work).
+SFU_MODE = env_str("SFU_MODE", "embedded")
+if SFU_MODE not in ("embedded", "none"):
     raise ImproperlyConfigured(
-        f"Environment variable SFU_MODE: expected none, got {SFU_MODE!r}."
+        f"Environment variable SFU_MODE: expected embedded or none, got {SFU_MODE!r}."
     )
+# The address the SFU announces in its ICE candidates, for a server behind
+# 1:1 NAT (e.g. a cloud VM's public IP); empty: its interfaces' addresses.
+SFU_ANNOUNCED_ADDRESS = env_str("SFU_ANNOUNCED_ADDRESS", "")

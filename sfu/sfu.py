@@ -45,6 +45,13 @@ class SfuError(Exception):
     """A request the SFU cannot honour (unknown room or peer, bad SDP)."""
 
 
+def _check_sdp(sdp: str, what: str) -> None:
+    # aiortc takes nearly any text as a description with no media, which
+    # would silently unpublish everything: refuse it here.
+    if not sdp.startswith("v=0") or "\nm=" not in sdp:
+        raise SfuError(f"the {what} is not a session description with media")
+
+
 @dataclass
 class Peer:
     id: str
@@ -196,6 +203,7 @@ class SFU:
     ) -> str:
         """Apply the client's offer on ``up``; return the SFU's answer."""
         peer = self._peer(room_id, participant_id)
+        _check_sdp(sdp, "offer")
         peer.screen_track_id = screen_track_id
         if peer.up is None:
             peer.up = self._new_pc(participant_id, "up")
@@ -308,6 +316,7 @@ class SFU:
         peer = self._peer(room_id, participant_id)
         if peer.down.signalingState != "have-local-offer":
             raise SfuError("no down offer is waiting for an answer")
+        _check_sdp(sdp, "answer")
         try:
             await peer.down.setRemoteDescription(
                 RTCSessionDescription(sdp=sdp, type="answer")

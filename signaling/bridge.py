@@ -20,6 +20,10 @@ class MediaUnavailable(Exception):
     """No media server is configured or reachable."""
 
 
+class MediaRejected(Exception):
+    """The media server refused a request (an unusable SDP or candidate)."""
+
+
 class MediaBridge(Protocol):
     async def publish(
         self, *, room_id: int, participant_id: str, sdp: str, screen_track_id: str
@@ -81,17 +85,25 @@ class NoMediaBridge:
 
 
 _bridge: MediaBridge | None = None
+_factory: Callable[[], MediaBridge] = NoMediaBridge
 
 
 def get_bridge() -> MediaBridge:
+    """The bridge for this process, made on first use (inside the event loop,
+    which an in-process SFU needs)."""
     global _bridge
     if _bridge is None:
-        # settings.SFU_MODE is "none" (the only mode until the SFU lands).
-        _bridge = NoMediaBridge()
+        _bridge = _factory()
     return _bridge
 
 
+def set_bridge_factory(factory: Callable[[], MediaBridge]) -> None:
+    """config/ chooses how the SFU is hosted (settings.SFU_MODE)."""
+    global _factory, _bridge
+    _factory, _bridge = factory, None
+
+
 def set_bridge(bridge: MediaBridge | None) -> None:
-    """Install a bridge (the SFU's start-up does this; tests install doubles)."""
+    """Install a bridge directly (tests install doubles)."""
     global _bridge
     _bridge = bridge

@@ -202,11 +202,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await events.broadcast(
             self.room.pk, {"type": kind, "participant": me}, exclude=self.channel_name
         )
-        await get_bridge().join(
+        bridge = get_bridge()
+        await bridge.join(
             room_id=self.room.pk,
             participant_id=self.participant.public_id,
             deliver=deliver,
         )
+        # A reconnect is a new peer for the SFU: enforce standing hard mutes again.
+        for kind, muted in (
+            ("audio", self.participant.audio_hard_muted),
+            ("video", self.participant.video_hard_muted),
+        ):
+            if muted:
+                await bridge.set_muted(
+                    room_id=self.room.pk,
+                    participant_id=self.participant.public_id,
+                    kind=kind,
+                    muted=True,
+                )
 
     def welcome(self, *, resumed: bool) -> dict:
         room = Room.objects.get(pk=self.room.pk)

@@ -17,7 +17,7 @@ from meetings.models import Participant, Role, Room
 from meetings.services import LeaveResult
 from signaling import events, payloads
 from signaling import protocol as p
-from signaling.bridge import MediaUnavailable, get_bridge
+from signaling.bridge import MediaRejected, MediaUnavailable, get_bridge
 from signaling.protocol import CLOSE_CODES, ProtocolError
 
 if TYPE_CHECKING:
@@ -302,6 +302,10 @@ async def on_sfu_offer(consumer: RoomConsumer, message: p.SfuOffer) -> None:
         )
     except MediaUnavailable:
         raise ProtocolError("media_unavailable") from None
+    except MediaRejected as exc:
+        raise ProtocolError(
+            "media_rejected", f"The media server refused that: {exc}."
+        ) from None
     await consumer.send_json({"type": "sfu_answer", "pc": "up", "sdp": answer})
 
 
@@ -314,6 +318,10 @@ async def on_sfu_answer(consumer: RoomConsumer, message: p.SfuAnswer) -> None:
         )
     except MediaUnavailable:
         raise ProtocolError("media_unavailable") from None
+    except MediaRejected as exc:
+        raise ProtocolError(
+            "media_rejected", f"The media server refused that: {exc}."
+        ) from None
 
 
 async def on_sfu_candidate(consumer: RoomConsumer, message: p.SfuCandidate) -> None:
@@ -328,6 +336,10 @@ async def on_sfu_candidate(consumer: RoomConsumer, message: p.SfuCandidate) -> N
         )
     except MediaUnavailable:
         raise ProtocolError("media_unavailable") from None
+    except MediaRejected as exc:
+        raise ProtocolError(
+            "media_rejected", f"The media server refused that: {exc}."
+        ) from None
 
 
 HANDLERS: dict[str, Handler] = {

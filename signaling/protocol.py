@@ -51,6 +51,7 @@ ERROR_CODES = {
     "not_muted": "You are not muted by a moderator.",
     "too_long": "The message is too long.",
     "media_unavailable": "The media server is not available.",
+    "media_rejected": "The media server refused that request.",
     "lobby_waiting": "You are waiting in the lobby.",
 }
 

@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async as db
 
 from meetings.models import ChatMessage, Participant, Room
-from signaling.bridge import set_bridge
+from signaling.bridge import NoMediaBridge, set_bridge
 from signaling.protocol import MAX_FRAME_BYTES
 from tests.signaling.client import RoomClient
 
@@ -207,6 +207,7 @@ async def test_sfu_messages_are_relayed_through_the_bridge(room, publisher):
 
 
 async def test_without_a_media_server_media_messages_get_a_clear_error(room, publisher):
+    set_bridge(NoMediaBridge())
     client = RoomClient(publisher, room)
     await client.join()
     await client.send({"type": "sfu_offer", "pc": "up", "sdp": "v=0"})
@@ -290,3 +291,31 @@ async def test_floods_are_rate_limited_then_closed(pair):
     assert 55 <= codes.count("pong") < 100
     assert codes.count("rate_limited") > 50
     await second.ws.disconnect(1008)
+
+
+async def test_embedded_sfu_answers_a_real_offer(room, publisher, settings):
+    """Signaling and the in-process SFU, wired as config/ wires them."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from config.sfu_hosting import make_bridge
+    from sfu.testing import EncodedTrack, encoded_clip
+
+    settings.SFU_MODE = "embedded"
+    bridge = make_bridge()
+    set_bridge(bridge)
+    client = RoomClient(publisher, room)
+    await client.join()
+    pc = RTCPeerConnection()
+    pc.addTrack(EncodedTrack("video", encoded_clip()))
+    await pc.setLocalDescription(await pc.createOffer())
+    await client.send({"type": "sfu_offer", "pc": "up", "sdp": pc.localDescription.sdp})
+    answer = await client.recv("sfu_answer", timeout=10)
+    await pc.setRemoteDescription(
+        RTCSessionDescription(sdp=answer["sdp"], type="answer")
+    )
+    assert "VP8" in answer["sdp"] and "a=recvonly" in answer["sdp"]
+    await client.send({"type": "sfu_offer", "pc": "up", "sdp": "not sdp"})
+    await client.error("media_rejected")
+    await pc.close()
+    await client.close()
+    await bridge.sfu.close()
