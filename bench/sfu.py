@@ -1,0 +1,429 @@
+"""SFU cost and quality for rooms of 2 to 12 people, against a MediaRelay
+decode/re-encode baseline, measured in one run.
+
+Processes: the SFU alone in one (so its CPU is its own), the participants
+split over two others (each publishes pre-encoded 320x240 VP8 at 30 fps and
+Opus, and subscribes to everyone else), and a late joiner. They talk over a
+small JSON-lines protocol on loopback that carries the SFU's API calls.
+
+For each room, after a warm-up, over a fixed window:
+- SFU process CPU (cores used) and CPU microseconds per forwarded RTP packet;
+- received video fps and audio packets/s per stream (median and worst), loss;
+- time to first frame for a late joiner, from joining to the first frame of
+  every publisher.
+
+    .venv/bin/python -m bench.sfu [--sizes 2,4,6,8,10,12] [--baseline 4,10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.report import median, update_section
+
+ROOT = Path(__file__).resolve().parents[1]
+WARMUP, WINDOW = 5.0, 10.0
+# Publishers stay this long after the window, for the late joiner to arrive.
+LATE_STAY = 6.0
+
+
+# The server side
+
+
+def _packets_sent(sfu) -> int:
+    total = 0
+    for room in sfu.rooms.values():
+        for peer in room.peers.values():
+            for transceiver in peer.down.getTransceivers():
+                total += transceiver.sender._RTCRtpSender__packet_count
+    return total
+
+
+def relay_sfu_class():
+    """The baseline: aiortc's MediaRelay, which decodes each published track
+    and re-encodes it for every subscriber. Same API and signalling."""
+    from aiortc.contrib.media import MediaRelay
+
+    from sfu.sfu import SFU, _prefer_codec
+
+    class RelaySFU(SFU):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.relay = MediaRelay()
+            self.remote: dict[str, object] = {}
+
+        def _on_up_track(self, peer, track) -> None:
+            source = "mic" if track.kind == "audio" else "cam"
+            self.remote[f"{source}-{peer.id}"] = (peer.id, track)
+            for other in peer.room.peers.values():
+                if other is not peer:
+                    self._relay_to(other, f"{source}-{peer.id}")
+                    asyncio.get_running_loop().create_task(self._offer_down(other))
+
+        def _relay_to(self, peer, key: str) -> None:
+            owner, track = self.remote[key]
+            relayed = self.relay.subscribe(track)
+            relayed._id = key  # as the SFU names its tracks: cam-<owner>
+            transceiver = peer.down.addTransceiver(relayed, direction="sendonly")
+            transceiver.sender._stream_id = owner
+            _prefer_codec(transceiver)
+            peer.subscriptions[key] = (transceiver, relayed)
+
+        async def join(self, *, room_id, participant_id, deliver) -> None:
+            await super().join(
+                room_id=room_id, participant_id=participant_id, deliver=deliver
+            )
+            peer = self.rooms[room_id].peers[participant_id]
+            for key, (owner, _track) in self.remote.items():
+                if owner != participant_id:
+                    self._relay_to(peer, key)
+            if peer.subscriptions:
+                await self._offer_down(peer)
+
+    return RelaySFU
+
+
+async def serve(mode: str, port: int) -> None:
+    from sfu.sfu import SFU
+
+    sfu = relay_sfu_class()() if mode == "relay" else SFU()
+    calls = {"publish": sfu.publish, "answer": sfu.answer, "leave": sfu.leave}
+
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        async def push(participant_id: str, message: dict) -> None:
+            writer.write(
+                json.dumps({"push": message, "to": participant_id}).encode() + b"\n"
+            )
+            await writer.drain()
+
+        while line := await reader.readline():
+            request = json.loads(line)
+            op, args = request["op"], request.get("args", {})
+            try:
+                if op == "join":
+                    result = await sfu.join(**args, deliver=push)
+                elif op == "stats":
+                    usage = resource.getrusage(resource.RUSAGE_SELF)
+                    result = {
+                        "cpu": usage.ru_utime + usage.ru_stime,
+                        "wall": time.monotonic(),
+                        "packets": _packets_sent(sfu),
+                    }
+                else:
+                    result = await calls[op](**args)
+                reply = {"id": request["id"], "result": result}
+            except Exception as exc:
+                reply = {"id": request["id"], "error": repr(exc)}
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+# The client side
+
+
+class RemoteSFU:
+    """The SFU's API, called over the bench's JSON-lines connection."""
+
+    def __init__(self, reader, writer) -> None:
+        self.reader, self.writer = reader, writer
+        self.pending: dict[int, asyncio.Future] = {}
+        self.deliver: dict[str, object] = {}
+        self.next_id = 0
+        self.task = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def connect(cls, port: int) -> RemoteSFU:
+        return cls(*await asyncio.open_connection("127.0.0.1", port, limit=2**24))
+
+    async def _read(self) -> None:
+        while line := await self.reader.readline():
+            message = json.loads(line)
+            if "push" in message:
+                await self.deliver[message["to"]](message["to"], message["push"])
+            elif "error" in message:
+                self.pending.pop(message["id"]).set_exception(
+                    RuntimeError(message["error"])
+                )
+            else:
+                self.pending.pop(message["id"]).set_result(message["result"])
+
+    async def call(self, op: str, **args):
+        self.next_id += 1
+        future = asyncio.get_running_loop().create_future()
+        self.pending[self.next_id] = future
+        self.writer.write(
+            json.dumps({"id": self.next_id, "op": op, "args": args}).encode() + b"\n"
+        )
+        await self.writer.drain()
+        return await future
+
+    async def join(self, *, room_id, participant_id, deliver) -> None:
+        self.deliver[participant_id] = deliver
+        await self.call("join", room_id=room_id, participant_id=participant_id)
+
+    async def publish(self, **args) -> str:
+        return await self.call("publish", **args)
+
+    async def answer(self, **args) -> None:
+        await self.call("answer", **args)
+
+    async def leave(self, **args) -> None:
+        await self.call("leave", **args)
+
+
+def _snapshot(clients) -> dict:
+    return {
+        (c.id, track_id): record.frames
+        for c in clients
+        for track_id, record in c.received.items()
+    }
+
+
+async def _loss(clients) -> tuple[int, int]:
+    received = lost = 0
+    for client in clients:
+        if client.down is None:
+            continue
+        for transceiver in client.down.getTransceivers():
+            stats = await transceiver.receiver.getStats()
+            for item in stats.values():
+                if item.type == "inbound-rtp":
+                    received += item.packetsReceived
+                    lost += max(0, item.packetsLost)
+    return received, lost
+
+
+async def run_clients(port: int, ids: list[str], start_at: float) -> dict:
+    from sfu.testing import MediaClient
+
+    remote = await RemoteSFU.connect(port)
+    clients = [MediaClient(remote, 1, pid) for pid in ids]
+    for client in clients:
+        await client.join()
+    await asyncio.sleep(max(0, start_at + WARMUP - time.time()))
+    before = _snapshot(clients)
+    await asyncio.sleep(WINDOW)
+    after = _snapshot(clients)
+    received, lost = await _loss(clients)
+    await asyncio.sleep(LATE_STAY)
+    rates = {"video": [], "audio": []}
+    for key, frames in after.items():
+        kind = "video" if key[1].startswith("cam") else "audio"
+        rates[kind].append((frames - before.get(key, 0)) / WINDOW)
+    for client in clients:
+        await client.close()
+    return {"rates": rates, "received": received, "lost": lost}
+
+
+async def run_late_joiner(port: int, publishers: list[str]) -> dict:
+    from sfu.testing import MediaClient
+
+    remote = await RemoteSFU.connect(port)
+    late = MediaClient(remote, 1, "late", video=False, audio=False)
+    started = time.monotonic()
+    await late.join()
+    deadline = started + 10
+    while time.monotonic() < deadline and not all(
+        late.received.get(f"cam-{p}") and late.received[f"cam-{p}"].first_at
+        for p in publishers
+    ):
+        await asyncio.sleep(0.01)
+    firsts = [
+        late.received[f"cam-{p}"].first_at - started
+        for p in publishers
+        if late.received.get(f"cam-{p}") and late.received[f"cam-{p}"].first_at
+    ]
+    await late.leave()
+    await late.close()
+    return {"first_frame": firsts, "missing": len(publishers) - len(firsts)}
+
+
+# The conductor
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.sfu", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def measure_room(mode: str, size: int) -> dict:
+    from tests.servers import free_port
+
+    port = free_port()
+    server = _spawn("serve", "--mode", mode, "--port", str(port))
+    assert server.stdout.readline().strip() == "ready"
+    try:
+        ids = [f"p{n}" for n in range(size)]
+        halves = [ids[0::2], ids[1::2]]
+        start_at = time.time()
+        workers = [
+            _spawn(
+                "clients",
+                "--port",
+                str(port),
+                "--ids",
+                ",".join(h),
+                "--start-at",
+                str(start_at),
+            )
+            for h in halves
+            if h
+        ]
+        stats = asyncio.run(_server_window(port, start_at))
+        late = _spawn("late", "--port", str(port), "--ids", ",".join(ids))
+        late_result = json.loads(
+            late.communicate(timeout=60)[0].strip().splitlines()[-1]
+        )
+        results = [
+            json.loads(w.communicate(timeout=120)[0].strip().splitlines()[-1])
+            for w in workers
+        ]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    video = [r for res in results for r in res["rates"]["video"]]
+    audio = [r for res in results for r in res["rates"]["audio"]]
+    received = sum(r["received"] for r in results)
+    lost = sum(r["lost"] for r in results)
+    cpu, packets = stats["cpu"], stats["packets"]
+    return {
+        "mode": mode,
+        "size": size,
+        "cores": cpu / stats["wall"],
+        "us_per_packet": 1e6 * cpu / packets if packets else float("nan"),
+        "packets_per_second": packets / stats["wall"],
+        "fps_median": median(video) if video else 0,
+        "fps_min": min(video) if video else 0,
+        "audio_median": median(audio) if audio else 0,
+        "audio_min": min(audio) if audio else 0,
+        "streams": len(video) + len(audio),
+        "loss": lost / (received + lost) if received + lost else 0.0,
+        "ttff_median": median(late_result["first_frame"])
+        if late_result["first_frame"]
+        else None,
+        "ttff_max": max(late_result["first_frame"])
+        if late_result["first_frame"]
+        else None,
+        "ttff_missing": late_result["missing"],
+    }
+
+
+async def _server_window(port: int, start_at: float) -> dict:
+    remote = await RemoteSFU.connect(port)
+    await asyncio.sleep(max(0, start_at + WARMUP - time.time()))
+    first = await remote.call("stats")
+    await asyncio.sleep(WINDOW)
+    last = await remote.call("stats")
+    return {k: last[k] - first[k] for k in ("cpu", "wall", "packets")}
+
+
+def _row(r: dict) -> str:
+    ttff = (
+        f"{1000 * r['ttff_median']:.0f} / {1000 * r['ttff_max']:.0f} ms"
+        if r["ttff_median"] is not None
+        else "none"
+    )
+    if r["ttff_missing"]:
+        ttff += f" ({r['ttff_missing']} missing)"
+    return (
+        f"| {r['mode']} | {r['size']} | {r['cores']:.2f} | {r['us_per_packet']:.0f} | "
+        f"{r['packets_per_second']:.0f} | {r['fps_median']:.1f} / {r['fps_min']:.1f} | "
+        f"{r['audio_median']:.0f} / {r['audio_min']:.0f} | {100 * r['loss']:.2f}% | {ttff} |"
+    )
+
+
+def conduct(sizes: list[int], baseline: list[int]) -> None:
+    rows = []
+    for size in sizes:
+        result = measure_room("forward", size)
+        rows.append(result)
+        print(_row(result), flush=True)
+    for size in baseline:
+        result = measure_room("relay", size)
+        rows.append(result)
+        print(_row(result), flush=True)
+    ratios = []
+    for size in baseline:
+        forward = next(
+            (r for r in rows if r["mode"] == "forward" and r["size"] == size), None
+        )
+        relay = next(r for r in rows if r["mode"] == "relay" and r["size"] == size)
+        if forward:
+            ratios.append(
+                f"- {size} people: MediaRelay used {relay['cores'] / forward['cores']:.1f}x the "
+                f"CPU of forwarding ({relay['cores']:.2f} vs {forward['cores']:.2f} cores) and "
+                f"delivered {relay['fps_median']:.1f} vs {forward['fps_median']:.1f} fps (median)."
+            )
+    for line in ratios:
+        print(line)
+    header = [
+        "## SFU: forwarding encoded media vs MediaRelay",
+        "",
+        "Each participant publishes pre-encoded 320x240 VP8 at 30 fps and Opus (50 packets/s)",
+        "and receives everyone else. The SFU runs alone in its process; clients in two others;",
+        f"{WARMUP:.0f} s warm-up, then a {WINDOW:.0f} s window. `forward` is Parley's SFU,",
+        "`relay` aiortc's MediaRelay (decode and re-encode for each subscriber).",
+        "Rates are per received stream (median / worst); time to first frame is for a late",
+        "joiner, over every publisher (median / worst).",
+        "",
+        "| mode | people | SFU cores | µs per forwarded packet | packets out/s | video fps | audio packets/s | loss | first frame |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    update_section("sfu", "\n".join(header + [_row(r) for r in rows] + [""] + ratios))
+    print("written to docs/benchmarks.md")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "role",
+        nargs="?",
+        default="conduct",
+        choices=["conduct", "serve", "clients", "late"],
+    )
+    parser.add_argument("--mode", default="forward")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--ids", default="")
+    parser.add_argument("--start-at", type=float, default=0)
+    parser.add_argument("--sizes", default="2,4,6,8,10,12")
+    parser.add_argument("--baseline", default="4,10")
+    args = parser.parse_args()
+    if args.role == "serve":
+        asyncio.run(serve(args.mode, args.port))
+    elif args.role == "clients":
+        print(
+            json.dumps(
+                asyncio.run(run_clients(args.port, args.ids.split(","), args.start_at))
+            )
+        )
+    elif args.role == "late":
+        print(json.dumps(asyncio.run(run_late_joiner(args.port, args.ids.split(",")))))
+    else:
+        conduct(
+            [int(s) for s in args.sizes.split(",") if s],
+            [int(s) for s in args.baseline.split(",") if s],
+        )
+
+
+if __name__ == "__main__":
+    main()
