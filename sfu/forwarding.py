@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fractions
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from aiortc import rtcrtpreceiver as _receiver_module
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_add
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +108,71 @@ class ImmediateAudioBuffer(JitterBuffer):
         return False, JitterFrame(data=packet._data, timestamp=packet.timestamp)  # type: ignore[attr-defined]
 
 
+class VideoForwardBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, but it stops waiting for a lost packet.
+
+    aiortc waits for a missing packet until 512 later ones have arrived
+    (seconds of frozen video) in case a retransmission comes. A forwarding
+    SFU gives a retransmission ``max_wait`` seconds, then drops the broken
+    frame, tells ``on_loss`` (subscribers wait for a keyframe) and reports
+    picture loss so the receiver sends PLI to the publisher. Capacity stays
+    large: one keyframe of a shared screen can be hundreds of packets.
+    """
+
+    def __init__(self, on_loss: Callable[[], None], max_wait: float = 0.2) -> None:
+        super().__init__(capacity=512, is_video=True)
+        self._on_loss = on_loss
+        self._max_wait = max_wait
+        self._stuck_since: float | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli, frame = super().add(packet)
+        if frame is not None or not self._has_hole(packet.sequence_number):
+            self._stuck_since = None
+        else:
+            now = time.monotonic()
+            if self._stuck_since is None:
+                self._stuck_since = now
+            elif now - self._stuck_since > self._max_wait:
+                self._stuck_since = None
+                self._skip_broken_frame()
+                pli = True
+                frame = self._remove_frame(packet.sequence_number)
+        if pli:
+            self._on_loss()
+        return pli, frame
+
+    def _slot(self, offset: int) -> RtpPacket | None:
+        return self._packets[(self._origin + offset) % self._capacity]
+
+    def _has_hole(self, newest: int) -> bool:
+        """Is a slot empty between the oldest packet held and ``newest``?"""
+        if self._origin is None:
+            return False
+        span = uint16_add(newest, -self._origin)
+        return span < self._capacity and any(self._slot(i) is None for i in range(span))
+
+    def _skip_broken_frame(self) -> None:
+        # Drop the packets of the frame the hole broke, and the hole itself,
+        # up to the first packet of a later frame.
+        first = self._slot(0)
+        broken = first.timestamp if first is not None else None
+        for _ in range(self._capacity):
+            slot = self._slot(0)
+            if slot is not None and slot.timestamp != broken:
+                if broken is not None:
+                    return
+                broken = slot.timestamp  # the hole began the frame
+            self.remove(1)
+
+
 def tap_receiver(
     receiver: RTCRtpReceiver,
     *,
     kind: str,
     on_frame: Callable[[JitterFrame | None], None],
     on_packet: Callable[[RtpPacket], None],
+    on_loss: Callable[[], None] = lambda: None,
 ) -> None:
     """Make ``receiver`` deliver encoded frames instead of decoding them.
 
@@ -122,6 +183,8 @@ def tap_receiver(
     setattr(receiver, _DECODER_QUEUE, FrameTap(on_frame))
     if kind == "audio":
         setattr(receiver, _JITTER_BUFFER, ImmediateAudioBuffer())
+    else:
+        setattr(receiver, _JITTER_BUFFER, VideoForwardBuffer(on_loss))
     handle = receiver._handle_rtp_packet
 
     async def handle_and_observe(packet: RtpPacket, arrival_time_ms: int) -> None:

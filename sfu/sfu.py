@@ -242,7 +242,11 @@ class SFU:
         up.receiver = receiver
         up.muted = self._kind_of(source) in peer.muted
         tap_receiver(
-            receiver, kind=track.kind, on_frame=up.on_frame, on_packet=up.on_packet
+            receiver,
+            kind=track.kind,
+            on_frame=up.on_frame,
+            on_packet=up.on_packet,
+            on_loss=up.on_loss,
         )
         peer.published[source] = up
         for other in peer.room.peers.values():

@@ -91,6 +91,12 @@ class UpTrack:
             if down.push(packet, keyframe):
                 self.frames_out += 1
 
+    def on_loss(self) -> None:
+        """A frame from the publisher was lost: what follows cannot be decoded
+        until a keyframe (which the receiver has asked for)."""
+        for down in self.subscribers:
+            down.resync()
+
     # Keyframes
 
     def request_keyframe(self) -> None:

@@ -102,3 +102,32 @@ def test_speaker_hysteresis():
     # Silence and stale levels change nothing.
     assert detector.tick([("ann", 127, now), ("ben", 20, now - 5)], now) is None
     assert detector.current == "ben"
+
+
+def _rtp(seq: int, ts: int, data: bytes = b"\x01x"):
+    from aiortc.rtp import RtpPacket
+
+    packet = RtpPacket(sequence_number=seq, timestamp=ts)
+    packet._data = data
+    return packet
+
+
+def test_video_buffer_gives_up_on_a_lost_packet_and_resyncs(monkeypatch):
+    from sfu import forwarding
+
+    clock = [100.0]
+    monkeypatch.setattr(forwarding.time, "monotonic", lambda: clock[0])
+    losses = []
+    buffer = forwarding.VideoForwardBuffer(
+        on_loss=lambda: losses.append(1), max_wait=0.2
+    )
+    assert buffer.add(_rtp(1, 1000, b"\x00key"))[1] is None
+    pli, frame = buffer.add(_rtp(2, 2000))  # frame 1000 complete
+    assert frame.timestamp == 1000 and not pli
+    # Packet 3 (rest of frame 2000) is lost; frames 3000 and 4000 arrive.
+    buffer.add(_rtp(4, 3000))
+    assert buffer.add(_rtp(5, 4000))[1] is None  # still waiting for packet 3...
+    clock[0] += 0.3
+    pli, frame = buffer.add(_rtp(6, 5000))  # ...but not for ever
+    assert pli and losses
+    assert frame is not None and frame.timestamp == 3000
