@@ -243,12 +243,20 @@ MEETING_RECONNECT_GRACE = env_int("MEETING_RECONNECT_GRACE", 30, minimum=0, maxi
 SIGNALING_PING_INTERVAL = env_int("SIGNALING_PING_INTERVAL", 20, minimum=1, maximum=300)
 SIGNALING_PING_TIMEOUT = env_int("SIGNALING_PING_TIMEOUT", 45, minimum=2, maximum=600)
 # Where the SFU runs (config/sfu_hosting.py): "embedded" in this process,
-# or "none" (no media; signaling, chat and moderation still work).
+# "worker" in `manage.py sfu_worker` (through Redis), or "none" (no media;
+# signaling, chat and moderation still work).
 SFU_MODE = env_str("SFU_MODE", "embedded")
-if SFU_MODE not in ("embedded", "none"):
+if SFU_MODE not in ("embedded", "worker", "none"):
     raise ImproperlyConfigured(
-        f"Environment variable SFU_MODE: expected embedded or none, got {SFU_MODE!r}."
+        "Environment variable SFU_MODE: expected embedded, worker or none, "
+        f"got {SFU_MODE!r}."
     )
+if SFU_MODE == "worker" and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "Environment variable SFU_MODE: worker needs REDIS_URL, the channel layer "
+        "that daphne processes and the SFU worker share."
+    )
+SFU_WORKER_CHANNEL = env_str("SFU_WORKER_CHANNEL", "sfu.worker")
 # The address the SFU announces in its ICE candidates, for a server behind
 # 1:1 NAT (e.g. a cloud VM's public IP); empty: its interfaces' addresses.
 SFU_ANNOUNCED_ADDRESS = env_str("SFU_ANNOUNCED_ADDRESS", "")
