@@ -239,3 +239,26 @@ def test_aiortc_hooks_are_where_the_sfu_expects_them():
     assert (
         "_RTCRtpSender__encoder" in rtcrtpsender.RTCRtpSender.__init__.__code__.co_names
     )
+
+
+async def test_a_subscribers_keyframe_request_reaches_the_publisher(sfu):
+    ann, ben = await _room(sfu, ["ann", "ben"])
+    await wait_until(lambda: ben.frames_from("ann", "cam") > 5)
+    await asyncio.sleep(0.3)  # past the PLI interval of the join itself
+    before = ann.tracks["cam"].keyframe_requests
+    transceiver, _down = sfu.rooms[1].peers["ben"].subscriptions["cam-ann"]
+    # What aiortc calls when Ben's browser sends RTCP PLI or FIR.
+    transceiver.sender._send_keyframe()
+    await wait_until(lambda: ann.tracks["cam"].keyframe_requests > before, timeout=2)
+    await _close([ann, ben])
+
+
+def test_announced_address_replaces_host_candidates_only():
+    sfu = SFU(announced_address="203.0.113.7")
+    sdp = (
+        "a=candidate:1 1 udp 2130706431 192.0.2.2 40000 typ host\r\n"
+        "a=candidate:2 1 udp 1694498815 198.51.100.9 40000 typ srflx raddr 192.0.2.2 rport 40000\r\n"
+    )
+    announced = sfu._announce(sdp)
+    assert "203.0.113.7 40000 typ host" in announced
+    assert "198.51.100.9 40000 typ srflx" in announced
