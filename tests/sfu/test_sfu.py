@@ -257,7 +257,8 @@ def test_announced_address_replaces_host_candidates_only():
     sfu = SFU(announced_address="203.0.113.7")
     sdp = (
         "a=candidate:1 1 udp 2130706431 192.0.2.2 40000 typ host\r\n"
-        "a=candidate:2 1 udp 1694498815 198.51.100.9 40000 typ srflx raddr 192.0.2.2 rport 40000\r\n"
+        "a=candidate:2 1 udp 1694498815 198.51.100.9 40000 typ srflx"
+        " raddr 192.0.2.2 rport 40000\r\n"
     )
     announced = sfu._announce(sdp)
     assert "203.0.113.7 40000 typ host" in announced
