@@ -1,34 +1,36 @@
 """Writes that span models, for views and the WebSocket consumer alike.
 
-``rooms`` holds rooms, members, invites and bans; ``live`` holds what happens
-during a meeting: entering (lobby included), leaving, chat, media state and
-the moderators' controls.
+``rooms`` holds rooms, members, invites and bans; ``presence`` entering and
+leaving meetings (the lobby included); ``live`` what happens inside one: chat,
+media state and the moderators' controls.
 """
 
 from meetings.services.live import (
-    Admission,
-    JoinResult,
-    LeaveResult,
     MeetingEnd,
     chat_post,
-    lobby_decide,
-    lobby_request_cancel,
-    lobby_request_create,
     meeting_end,
     meeting_mute_all,
-    participant_admission,
     participant_allow,
     participant_ask_to_unmute,
     participant_ban,
-    participant_disconnected,
-    participant_expire,
     participant_hard_mute,
-    participant_join,
-    participant_leave,
     participant_remove,
     participant_set_hand,
     participant_set_media,
     participant_set_role,
+)
+from meetings.services.presence import (
+    Admission,
+    JoinResult,
+    LeaveResult,
+    lobby_decide,
+    lobby_request_cancel,
+    lobby_request_create,
+    participant_admission,
+    participant_disconnected,
+    participant_expire,
+    participant_join,
+    participant_leave,
 )
 from meetings.services.rooms import (
     ban_lift,

@@ -1,0 +1,343 @@
+"""Entering and leaving a meeting: admission, the lobby, joins, reconnects
+within the grace period, and departures (the meeting ends with the last).
+
+Every function runs in one transaction; the caller sends channel-layer events
+after it returns, so nobody is told of a change that did not commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from meetings.errors import InvalidOperation, Refused
+from meetings.models import (
+    Attendance,
+    LobbyRequest,
+    LobbyStatus,
+    Meeting,
+    ModerationKind,
+    Participant,
+    Room,
+)
+from meetings.selectors import Denial, RoomAccess, room_access_for
+from meetings.services.base import log_action, require_moderator
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=settings.MEETING_RECONNECT_GRACE)
+
+
+def _open_meeting(room: Room) -> Meeting | None:
+    return Meeting.objects.filter(room=room, ended_at__isnull=True).first()
+
+
+def _present(meeting: Meeting):
+    return Participant.objects.filter(
+        meeting=meeting, left_at__isnull=True, removed=False
+    )
+
+
+def _refusal_for_denial(access: RoomAccess) -> Refused:
+    if access.denial == Denial.SIGN_IN:
+        return Refused("Sign in to join this meeting.", code="sign_in_required")
+    if access.denial == Denial.BANNED:
+        until = (
+            f"until {timezone.localtime(access.banned_until):%d %b %Y, %H:%M}"
+            if access.banned_until
+            else "for good"
+        )
+        return Refused(
+            f"A moderator has banned you from this room {until}.", code="banned"
+        )
+    return Refused(
+        "You are not a member of this room. Ask a moderator for an invite link.",
+        code="not_member",
+    )
+
+
+# Entering
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The verdict on someone knocking: may they in, and must they wait?"""
+
+    room: Room
+    access: RoomAccess
+    wait_in_lobby: bool
+
+
+def participant_admission(*, user: User, slug: str) -> Admission:
+    """Check a connection before it is accepted. Raises ``Refused``."""
+    room = Room.objects.filter(slug=slug).first()
+    if room is None:
+        raise Refused("There is no room at this address.", code="not_found")
+    access = room_access_for(user=user, room=room)
+    if not access.can_join:
+        raise _refusal_for_denial(access)
+    meeting = _open_meeting(room)
+    participant = (
+        Participant.objects.filter(meeting=meeting, user=user).first()
+        if meeting
+        else None
+    )
+    _check_entry(room, access, meeting, participant)
+    return Admission(
+        room=room,
+        access=access,
+        wait_in_lobby=_needs_lobby(room, access, meeting, user),
+    )
+
+
+def _check_entry(
+    room: Room,
+    access: RoomAccess,
+    meeting: Meeting | None,
+    participant: Participant | None,
+) -> None:
+    if participant is not None and participant.removed:
+        raise Refused(
+            "A moderator removed you from this meeting. You can join its next meeting.",
+            code="removed",
+        )
+    if participant is not None and participant.is_present:
+        return  # coming back within the grace period: locks and limits don't apply
+    if room.is_locked and not access.can_moderate:
+        raise Refused(
+            "This room is locked: only moderators can join right now. Ask one to unlock it.",
+            code="locked",
+        )
+    if meeting is not None and _present(meeting).count() >= room.max_participants:
+        raise Refused(
+            f"This meeting is full ({room.max_participants} people). Try again later, "
+            "or ask a moderator to raise the limit.",
+            code="full",
+        )
+
+
+def _needs_lobby(
+    room: Room, access: RoomAccess, meeting: Meeting | None, user: User
+) -> bool:
+    if not room.lobby_enabled or access.can_moderate:
+        return False
+    if meeting is None:
+        return True
+    if _present(meeting).filter(user=user).exists():
+        return False
+    return not LobbyRequest.objects.filter(
+        room=room, user=user, meeting=meeting, status=LobbyStatus.ADMITTED
+    ).exists()
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    participant: Participant
+    meeting: Meeting
+    # True when the participant came back within the grace period: the others
+    # never saw them leave, and their state (mutes, hand) is as it was.
+    resumed: bool
+    # The channel of an earlier live connection of the same user, now replaced.
+    replaced_channel: str = ""
+    # Participants whose grace period ran out unnoticed (their process died).
+    expired: list[Participant] = field(default_factory=list)
+
+
+def participant_join(*, user: User, room: Room, channel_name: str) -> JoinResult:
+    """Enter the room's meeting, starting one if none is running."""
+    with transaction.atomic():
+        # One join at a time per room: the size limit and "one open meeting"
+        # must hold when two people arrive together.
+        room = Room.objects.select_for_update().get(pk=room.pk)
+        access = room_access_for(user=user, room=room)
+        if not access.can_join:
+            raise _refusal_for_denial(access)
+        expired = _expire_stale(room)
+        meeting = _open_meeting(room)
+        participant = None
+        if meeting is not None:
+            participant = Participant.objects.filter(meeting=meeting, user=user).first()
+        _check_entry(room, access, meeting, participant)
+        if _needs_lobby(room, access, meeting, user):
+            raise Refused("Wait for a moderator to let you in.", code="lobby_required")
+        if meeting is None:
+            meeting = Meeting.objects.create(room=room)
+        resumed = participant is not None and participant.is_present
+        replaced = ""
+        if participant is None:
+            participant = Participant(
+                room=room, meeting=meeting, user=user, display_name=user.display_name
+            )
+        elif resumed:
+            if participant.channel_name != channel_name:
+                replaced = participant.channel_name
+        else:  # left earlier in this meeting and is back
+            participant.left_at = None
+            participant.joined_at = timezone.now()
+        if not resumed:
+            Attendance.objects.create(meeting=meeting, user=user)
+        participant.display_name = user.display_name
+        participant.channel_name = channel_name
+        participant.disconnected_at = None
+        participant.save()
+    return JoinResult(
+        participant=participant,
+        meeting=meeting,
+        resumed=resumed,
+        replaced_channel=replaced,
+        expired=expired,
+    )
+
+
+def _expire_stale(room: Room) -> list[Participant]:
+    """Let go of participants disconnected for longer than the grace period.
+
+    Normally the process that saw the disconnect does this when the grace
+    period ends; this catches those whose process stopped in between.
+    """
+    cutoff = timezone.now() - _grace()
+    stale = Participant.objects.filter(
+        room=room, left_at__isnull=True, channel_name="", disconnected_at__lt=cutoff
+    )
+    return [_leave(participant).participant for participant in stale]
+
+
+# Leaving
+
+
+@dataclass(frozen=True)
+class LeaveResult:
+    participant: Participant
+    meeting_ended: bool
+    # The connection the participant had, if any, to tell it they are out.
+    last_channel: str = ""
+
+
+def _leave(participant: Participant, *, removed: bool = False) -> LeaveResult:
+    last_channel = participant.channel_name
+    participant.mark_left(removed=removed)
+    participant.save()
+    Attendance.objects.filter(
+        meeting=participant.meeting_id, user=participant.user_id, left_at__isnull=True
+    ).update(left_at=participant.left_at)
+    meeting = participant.meeting
+    ended = False
+    if not _present(meeting).exists():
+        meeting.ended_at = timezone.now()
+        meeting.save(update_fields=["ended_at"])
+        _cancel_lobby(meeting.room)
+        ended = True
+    return LeaveResult(
+        participant=participant, meeting_ended=ended, last_channel=last_channel
+    )
+
+
+def participant_disconnected(*, participant_id: int, channel_name: str) -> bool:
+    """A connection dropped: keep the participant for the grace period.
+
+    Returns False when that connection had already been replaced or had left.
+    """
+    return bool(
+        Participant.objects.filter(
+            pk=participant_id, channel_name=channel_name, left_at__isnull=True
+        ).update(channel_name="", disconnected_at=timezone.now())
+    )
+
+
+def participant_expire(*, participant_id: int) -> LeaveResult | None:
+    """After the grace period: leave, unless the participant came back."""
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update()
+            .filter(
+                pk=participant_id,
+                left_at__isnull=True,
+                channel_name="",
+                disconnected_at__lte=timezone.now() - _grace() + timedelta(seconds=0.5),
+            )
+            .select_related("meeting__room")
+            .first()
+        )
+        return _leave(participant) if participant else None
+
+
+def participant_leave(*, participant_id: int, channel_name: str) -> LeaveResult | None:
+    """Leave on purpose, at once (no grace period)."""
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update()
+            .filter(pk=participant_id, channel_name=channel_name, left_at__isnull=True)
+            .select_related("meeting__room")
+            .first()
+        )
+        return _leave(participant) if participant else None
+
+
+# The lobby
+
+
+def lobby_request_create(*, user: User, room: Room, channel_name: str) -> LobbyRequest:
+    """Wait in the lobby; an earlier waiting connection of the same user is
+    replaced (its request is cancelled)."""
+    with transaction.atomic():
+        LobbyRequest.objects.filter(
+            room=room, user=user, status=LobbyStatus.PENDING
+        ).update(status=LobbyStatus.CANCELLED, decided_at=timezone.now())
+        return LobbyRequest.objects.create(
+            room=room,
+            user=user,
+            display_name=user.display_name,
+            channel_name=channel_name,
+        )
+
+
+def lobby_request_cancel(*, request_id: int) -> bool:
+    """The waiting user went away. Returns False if it was already decided."""
+    return bool(
+        LobbyRequest.objects.filter(pk=request_id, status=LobbyStatus.PENDING).update(
+            status=LobbyStatus.CANCELLED, decided_at=timezone.now()
+        )
+    )
+
+
+def lobby_decide(
+    *, actor: User, room: Room, request_id: str, admit: bool
+) -> LobbyRequest:
+    require_moderator(actor, room)
+    with transaction.atomic():
+        request = (
+            LobbyRequest.objects.select_for_update()
+            .filter(room=room, public_id=request_id, status=LobbyStatus.PENDING)
+            .first()
+        )
+        if request is None:
+            raise InvalidOperation(
+                "That person is no longer waiting in the lobby.", code="not_found"
+            )
+        request.status = LobbyStatus.ADMITTED if admit else LobbyStatus.DENIED
+        request.decided_at = timezone.now()
+        request.decided_by = actor
+        meeting = _open_meeting(room)
+        if admit and meeting is None:
+            meeting = Meeting.objects.create(room=room)
+        request.meeting = meeting
+        request.save()
+        log_action(
+            room=room,
+            meeting=meeting,
+            actor=actor,
+            target=request.user,
+            action=ModerationKind.ADMIT if admit else ModerationKind.DENY,
+        )
+    return request
+
+
+def _cancel_lobby(room: Room) -> None:
+    LobbyRequest.objects.filter(room=room, status=LobbyStatus.PENDING).update(
+        status=LobbyStatus.CANCELLED, decided_at=timezone.now()
+    )
