@@ -55,6 +55,16 @@ class RoomAccess:
     def is_moderator(self) -> bool:
         return self.role == Role.MODERATOR
 
+    @property
+    def ban_message(self) -> str:
+        """What a banned user is told, on the web pages and in the meeting."""
+        until = (
+            f"until {timezone.localtime(self.banned_until):%d %b %Y, %H:%M}"
+            if self.banned_until
+            else "for good"
+        )
+        return f"A moderator has banned you from this room {until}."
+
 
 def _granted(room: Room, role: Role) -> RoomAccess:
     moderator = role == Role.MODERATOR

@@ -45,12 +45,7 @@ def _room_for(
         raise Http404("No such room.")
     access = room_access_for(user=request.user, room=room)
     if access.denial == Denial.BANNED:
-        until = (
-            f"until {timezone.localtime(access.banned_until):%d %b %Y, %H:%M}"
-            if access.banned_until
-            else "for good"
-        )
-        raise PermissionDenied(f"A moderator has banned you from this room {until}.")
+        raise PermissionDenied(access.ban_message)
     if not access.can_join:
         raise Http404("No such room.")
     if moderator and not access.can_moderate:

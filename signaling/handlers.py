@@ -7,7 +7,8 @@ dispatch table; nothing is looked up by name from client input.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async as db
@@ -288,44 +289,45 @@ async def on_lobby_deny(consumer: RoomConsumer, message: p.LobbyDeny) -> None:
 # Media (relayed to the SFU through the bridge)
 
 
+@contextlib.contextmanager
+def _media_errors() -> Iterator[None]:
+    """The bridge's failures, as protocol errors the browser understands."""
+    try:
+        yield
+    except MediaUnavailable:
+        raise ProtocolError("media_unavailable") from None
+    except MediaRejected as exc:
+        raise ProtocolError(
+            "media_rejected", f"The media server refused that: {exc}."
+        ) from None
+
+
 async def on_sfu_offer(consumer: RoomConsumer, message: p.SfuOffer) -> None:
     if not consumer.access.can_publish:
         raise ProtocolError(
             "forbidden", "Your role in this room does not let you send media."
         )
-    try:
+    with _media_errors():
         answer = await get_bridge().publish(
             room_id=consumer.room.pk,
             participant_id=consumer.participant.public_id,
             sdp=message.sdp,
             screen_track_id=message.screen_track_id,
         )
-    except MediaUnavailable:
-        raise ProtocolError("media_unavailable") from None
-    except MediaRejected as exc:
-        raise ProtocolError(
-            "media_rejected", f"The media server refused that: {exc}."
-        ) from None
     await consumer.send_json({"type": "sfu_answer", "pc": "up", "sdp": answer})
 
 
 async def on_sfu_answer(consumer: RoomConsumer, message: p.SfuAnswer) -> None:
-    try:
+    with _media_errors():
         await get_bridge().answer(
             room_id=consumer.room.pk,
             participant_id=consumer.participant.public_id,
             sdp=message.sdp,
         )
-    except MediaUnavailable:
-        raise ProtocolError("media_unavailable") from None
-    except MediaRejected as exc:
-        raise ProtocolError(
-            "media_rejected", f"The media server refused that: {exc}."
-        ) from None
 
 
 async def on_sfu_candidate(consumer: RoomConsumer, message: p.SfuCandidate) -> None:
-    try:
+    with _media_errors():
         await get_bridge().candidate(
             room_id=consumer.room.pk,
             participant_id=consumer.participant.public_id,
@@ -334,12 +336,6 @@ async def on_sfu_candidate(consumer: RoomConsumer, message: p.SfuCandidate) -> N
             sdp_mid=message.sdp_mid,
             sdp_mline_index=message.sdp_mline_index,
         )
-    except MediaUnavailable:
-        raise ProtocolError("media_unavailable") from None
-    except MediaRejected as exc:
-        raise ProtocolError(
-            "media_rejected", f"The media server refused that: {exc}."
-        ) from None
 
 
 HANDLERS: dict[str, Handler] = {

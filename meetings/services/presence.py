@@ -47,14 +47,7 @@ def _refusal_for_denial(access: RoomAccess) -> Refused:
     if access.denial == Denial.SIGN_IN:
         return Refused("Sign in to join this meeting.", code="sign_in_required")
     if access.denial == Denial.BANNED:
-        until = (
-            f"until {timezone.localtime(access.banned_until):%d %b %Y, %H:%M}"
-            if access.banned_until
-            else "for good"
-        )
-        return Refused(
-            f"A moderator has banned you from this room {until}.", code="banned"
-        )
+        return Refused(access.ban_message, code="banned")
     return Refused(
         "You are not a member of this room. Ask a moderator for an invite link.",
         code="not_member",
