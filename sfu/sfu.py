@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -52,6 +53,26 @@ def _check_sdp(sdp: str, what: str) -> None:
         raise SfuError(f"the {what} is not a session description with media")
 
 
+def msid_track_ids(sdp: str) -> dict[str, str]:
+    """The msid track id of each m-section, by mid.
+
+    aiortc takes a track id from ``a=msid`` only when the stream is listed in
+    ``a=msid-semantic: WMS``, and Chrome lists only some of its streams there
+    (a screen share's stream is left out), so the SFU reads them itself.
+    """
+    ids: dict[str, str] = {}
+    for section in sdp.split("\nm=")[1:]:
+        mid = track_id = ""
+        for line in section.splitlines():
+            if line.startswith("a=mid:"):
+                mid = line[len("a=mid:") :].strip()
+            elif line.startswith("a=msid:") and " " in line:
+                track_id = line.split()[1]
+        if mid and track_id:
+            ids[mid] = track_id
+    return ids
+
+
 @dataclass
 class Peer:
     id: str
@@ -60,6 +81,7 @@ class Peer:
     down: RTCPeerConnection
     up: RTCPeerConnection | None = None
     screen_track_id: str = ""
+    up_track_ids: dict[str, str] = field(default_factory=dict)  # by mid
     published: dict[str, UpTrack] = field(default_factory=dict)  # by source
     subscriptions: dict[str, tuple[RTCRtpTransceiver, DownTrack]] = field(
         default_factory=dict
@@ -205,6 +227,7 @@ class SFU:
         peer = self._peer(room_id, participant_id)
         _check_sdp(sdp, "offer")
         peer.screen_track_id = screen_track_id
+        peer.up_track_ids = msid_track_ids(sdp)
         if peer.up is None:
             peer.up = self._new_pc(participant_id, "up")
             peer.up.on("track", lambda track: self._on_up_track(peer, track))
@@ -223,13 +246,15 @@ class SFU:
         return self._announce(peer.up.localDescription.sdp)
 
     def _on_up_track(self, peer: Peer, track) -> None:
-        receiver = next(
-            t.receiver for t in peer.up.getTransceivers() if t.receiver.track is track
+        transceiver = next(
+            t for t in peer.up.getTransceivers() if t.receiver.track is track
         )
+        receiver = transceiver.receiver
+        track_id = peer.up_track_ids.get(transceiver.mid, track.id)
         if track.kind == "audio":
             source = "mic"
         else:
-            source = "screen" if track.id == peer.screen_track_id else "cam"
+            source = "screen" if track_id == peer.screen_track_id else "cam"
         old = peer.published.get(source)
         if old is not None and not old.ended:
             asyncio.get_running_loop().create_task(self._unpublish(peer.room, old))
@@ -278,6 +303,9 @@ class SFU:
             transceiver, down = entry
             down.stop()
             transceiver.direction = "inactive"
+            # The m-section stays in the SDP; its msid must not clash with the
+            # same source published again (browsers reject duplicate msids).
+            transceiver.sender._track_id = f"ended-{uuid.uuid4().hex}"
             if renegotiate:
                 await self._offer_down(other)
 

@@ -14,6 +14,7 @@ import asyncio
 import fractions
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import av
@@ -161,8 +162,11 @@ class MediaClient:
         audio: bool = True,
         screen: bool = False,
         decode: bool = False,
+        rewrite_offer: Callable[[str], str] | None = None,
     ) -> None:
         self.sfu = sfu
+        # Makes the offer look like another browser's, e.g. Chrome's.
+        self.rewrite_offer = rewrite_offer or (lambda sdp: sdp)
         self.room_id = room_id
         self.id = participant_id
         self.decode = decode
@@ -210,7 +214,7 @@ class MediaClient:
         answer = await self.sfu.publish(
             room_id=self.room_id,
             participant_id=self.id,
-            sdp=self.up.localDescription.sdp,
+            sdp=self.rewrite_offer(self.up.localDescription.sdp),
             screen_track_id=screen_id,
         )
         await self.up.setRemoteDescription(

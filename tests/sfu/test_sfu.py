@@ -4,6 +4,7 @@ the subscribers, and never decoded or encoded in the SFU."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -114,8 +115,15 @@ async def test_mute_stops_forwarding_and_unmute_resumes_with_a_keyframe(sfu):
     await _close([ann, ben])
 
 
-async def test_screen_share_arrives_as_its_own_track(sfu):
-    ann = MediaClient(sfu, 1, "ann", screen=True)
+def _chrome_like(sdp: str) -> str:
+    # Chrome leaves a screen share's stream out of the WMS list, so aiortc
+    # alone would not see the msid track id the client names.
+    return re.sub(r"a=msid-semantic:[^\r\n]*", "a=msid-semantic: WMS", sdp)
+
+
+@pytest.mark.parametrize("rewrite", [None, _chrome_like], ids=["aiortc", "chrome"])
+async def test_screen_share_arrives_as_its_own_track(sfu, rewrite):
+    ann = MediaClient(sfu, 1, "ann", screen=True, rewrite_offer=rewrite)
     ben = MediaClient(sfu, 1, "ben")
     await ann.join()
     await ben.join()
@@ -129,6 +137,29 @@ async def test_screen_share_arrives_as_its_own_track(sfu):
     assert "a=msid:screen-ann screen-ann" in sdp
     assert "a=msid:ann cam-ann" in sdp and "a=msid:ann mic-ann" in sdp
     await _close([ann, ben])
+
+
+async def test_a_returning_publisher_is_offered_without_duplicate_msids(sfu):
+    ann = MediaClient(sfu, 1, "ann")
+    ben = MediaClient(sfu, 1, "ben")
+    await ann.join()
+    await ben.join()
+    await wait_until(lambda: ben.frames_from("ann", "cam") > 10)
+    # Ann comes back (a reconnect): same participant id, new tracks.
+    await ann.close()
+    again = MediaClient(sfu, 1, "ann")
+    await again.join()
+    # Offered to Ben: the old camera's m-section (now inactive) and the new.
+    await wait_until(lambda: ben.down.remoteDescription.sdp.count("m=video") == 2)
+    msids = [
+        line
+        for line in ben.down.remoteDescription.sdp.splitlines()
+        if line.startswith("a=msid:")
+    ]
+    # Chrome refuses an offer that names one msid twice.
+    assert len(msids) == len(set(msids))
+    assert sum("cam-ann" in line for line in msids) == 1
+    await _close([again, ben])
 
 
 async def test_leave_and_close_leave_nothing_behind(sfu):
