@@ -56,6 +56,16 @@ class RoomAccess:
         return self.role == Role.MODERATOR
 
     @property
+    def capabilities(self) -> dict[str, bool]:
+        """The capabilities as the browser sees them (page and protocol)."""
+        return {
+            "publish": self.can_publish,
+            "share_screen": self.can_share_screen,
+            "chat": self.can_chat,
+            "moderate": self.can_moderate,
+        }
+
+    @property
     def ban_message(self) -> str:
         """What a banned user is told, on the web pages and in the meeting."""
         until = (

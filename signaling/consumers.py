@@ -232,7 +232,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             "you": {
                 "id": self.participant.public_id,
                 "role": str(self.access.role),
-                "capabilities": payloads.capabilities(self.access),
+                "capabilities": self.access.capabilities,
             },
             "participants": [
                 payloads.participant(p, role)

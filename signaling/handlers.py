@@ -406,7 +406,7 @@ async def on_control(consumer: RoomConsumer, action: str, data: dict) -> None:
             {
                 "type": "role_changed",
                 "role": str(consumer.access.role),
-                "capabilities": payloads.capabilities(consumer.access),
+                "capabilities": consumer.access.capabilities,
             }
         )
     elif action == "admitted" and consumer.state == "lobby":

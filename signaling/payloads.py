@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from meetings.models import ChatMessage, LobbyRequest, Participant, Role, Room
-from meetings.selectors import RoomAccess
 
 
 def participant(p: Participant, role: Role | str) -> dict:
@@ -18,15 +17,6 @@ def participant(p: Participant, role: Role | str) -> dict:
         "audio_hard_muted": p.audio_hard_muted,
         "video_hard_muted": p.video_hard_muted,
         "connected": bool(p.channel_name),
-    }
-
-
-def capabilities(access: RoomAccess) -> dict:
-    return {
-        "publish": access.can_publish,
-        "share_screen": access.can_share_screen,
-        "chat": access.can_chat,
-        "moderate": access.can_moderate,
     }
 
 
