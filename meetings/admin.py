@@ -15,8 +15,19 @@ from meetings.models import (
     Membership,
     ModerationAction,
     Participant,
+    PrecallReport,
     Room,
 )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that only the app writes: admins read and delete them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 def csv_export(filename: str, header: list[str], row: callable) -> callable:
@@ -193,7 +204,7 @@ class ChatMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModerationAction)
-class ModerationActionAdmin(admin.ModelAdmin):
+class ModerationActionAdmin(ReadOnlyAdmin):
     """The log is evidence: nobody edits or deletes it from here."""
 
     list_display = ("created_at", "room", "actor", "action", "target", "detail")
@@ -201,12 +212,6 @@ class ModerationActionAdmin(admin.ModelAdmin):
     search_fields = ("room__name", "actor__email", "target__email", "detail")
     date_hierarchy = "created_at"
     list_select_related = ("room", "actor", "target")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -221,7 +226,7 @@ class BanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(ReadOnlyAdmin):
     """Live presence: read-only, for support ("who is in that meeting now?")."""
 
     list_display = (
@@ -248,15 +253,9 @@ class ParticipantAdmin(admin.ModelAdmin):
     def is_connected(self, participant: Participant) -> bool:
         return participant.is_connected
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(LobbyRequest)
-class LobbyRequestAdmin(admin.ModelAdmin):
+class LobbyRequestAdmin(ReadOnlyAdmin):
     list_display = (
         "display_name",
         "room",
@@ -270,8 +269,39 @@ class LobbyRequestAdmin(admin.ModelAdmin):
     list_select_related = ("room", "decided_by")
     readonly_fields = [f.name for f in LobbyRequest._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+@admin.register(PrecallReport)
+class PrecallReportAdmin(ReadOnlyAdmin):
+    """Pre-call checks, for support: "what did this person's browser find?"."""
+
+    list_display = (
+        "user",
+        "room",
+        "created_at",
+        "browser",
+        "cameras",
+        "microphones",
+        "camera_permission",
+        "reachable_by",
+    )
+    list_filter = ("created_at", "browser")
+    search_fields = ("user__email", "user__display_name", "room__slug", "room__name")
+    list_select_related = ("user", "room")
+    readonly_fields = [f.name for f in PrecallReport._meta.fields]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="cameras")
+    def cameras(self, report: PrecallReport) -> int:
+        return len(report.devices.get("videoinput", []))
+
+    @admin.display(description="microphones")
+    def microphones(self, report: PrecallReport) -> int:
+        return len(report.devices.get("audioinput", []))
+
+    @admin.display(description="camera permission")
+    def camera_permission(self, report: PrecallReport) -> str:
+        return report.permissions.get("camera", "unknown")
+
+    @admin.display(description="network")
+    def reachable_by(self, report: PrecallReport) -> str:
+        return ", ".join(report.candidate_kinds) or "no connection"

@@ -25,12 +25,14 @@ from meetings.models.rooms import (
     invite_pk_from_token,
     invite_token,
 )
+from meetings.models.support import CandidateKind, PrecallReport
 
 __all__ = [
     "CHAT_MESSAGE_MAX_LENGTH",
     "SLUG_PATTERN",
     "Attendance",
     "Ban",
+    "CandidateKind",
     "ChatMessage",
     "Invite",
     "LobbyRequest",
@@ -40,6 +42,7 @@ __all__ = [
     "ModerationAction",
     "ModerationKind",
     "Participant",
+    "PrecallReport",
     "Role",
     "Room",
     "ScreenSharePolicy",

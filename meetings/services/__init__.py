@@ -46,6 +46,7 @@ from meetings.services.rooms import (
     room_update_settings,
     user_ban,
 )
+from meetings.services.support import precall_report_save
 
 __all__ = [
     "Admission",
@@ -79,6 +80,7 @@ __all__ = [
     "participant_set_hand",
     "participant_set_media",
     "participant_set_role",
+    "precall_report_save",
     "room_create",
     "room_set_locked",
     "room_update_settings",

@@ -16,6 +16,7 @@ from meetings.models import (
     Meeting,
     Membership,
     ModerationAction,
+    PrecallReport,
     Room,
 )
 
@@ -28,6 +29,7 @@ MODELS = [
     ChatMessage,
     ModerationAction,
     Ban,
+    PrecallReport,
 ]
 
 
@@ -56,6 +58,15 @@ def history(room, owner, publisher, banned):
     live = services.participant_join(user=publisher, room=room, channel_name="c1")
     services.room_set_locked(actor=owner, room=room, locked=True)
     LobbyRequest.objects.create(room=room, user=owner, display_name="Olivia")
+    services.precall_report_save(
+        user=publisher,
+        room=room,
+        report={
+            "devices": {"videoinput": ["FaceTime HD"]},
+            "candidate_kinds": ["host"],
+        },
+        user_agent="Mozilla/5.0 Chrome/131.0.0.0 Safari/537.36",
+    )
     assert live.participant.is_connected
     return meeting
 
