@@ -36,3 +36,27 @@ def test_ice_servers_carry_short_lived_turn_credentials_not_the_secret(settings)
 
     assert 3590 <= int(expiry) - time.time() <= 3600
     assert "the-static-auth-secret" not in repr(turn)
+
+
+def test_the_network_test_gets_ice_servers_for_the_signed_in_user(
+    client, publisher, settings
+):
+    settings.STUN_URLS = ["stun:stun.example.org:3478"]
+    settings.TURN_URLS = ["turn:turn.example.org:3478"]
+    settings.TURN_SECRET = "the-static-auth-secret"
+    client.force_login(publisher)
+    response = client.get("/api/ice-servers/")
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    stun, turn = response.json()["ice_servers"]
+    assert stun == {"urls": ["stun:stun.example.org:3478"]}
+    assert turn["username"].endswith(f":{publisher.pk}")
+    assert "the-static-auth-secret" not in response.content.decode()
+
+
+def test_no_turn_credentials_without_signing_in(client, settings):
+    settings.TURN_URLS = ["turn:turn.example.org:3478"]
+    settings.TURN_SECRET = "the-static-auth-secret"
+    response = client.get("/api/ice-servers/")
+    assert response.status_code == 401
+    assert "Sign in" in response.json()["error"]
