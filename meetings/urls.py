@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("rooms/new/", views.room_create, name="room_create"),
     path("r/<slug:slug>/", views.room_detail, name="room"),
+    path("r/<slug:slug>/precall/", views.room_precall, name="room_precall"),
     path("r/<slug:slug>/settings/", views.room_settings, name="room_settings"),
     path("r/<slug:slug>/members/add/", views.member_add, name="member_add"),
     path(

@@ -4,18 +4,20 @@ respond. No rule lives here that the services or the access rule do not own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.forms import ProfileForm
 from accounts.models import User
 from meetings import selectors, services
 from meetings.errors import InviteUnusable, MeetingError
@@ -93,9 +95,57 @@ def room_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """The pre-call check, then the meeting itself, in one page: the camera
+    and microphone the check opened carry straight into the call."""
     room, access = _room_for(request, slug)
+    client_config = {
+        "room": {"slug": room.slug, "name": room.name},
+        "capabilities": access.capabilities,
+        "urls": {
+            "socket": f"/ws/rooms/{room.slug}/",
+            "precall": reverse("room_precall", args=[room.slug]),
+            "ice_servers": reverse("ice_servers"),
+            "home": reverse("home"),
+        },
+    }
     return render(
-        request, "meetings/room_detail.html", {"room": room, "access": access}
+        request,
+        "meetings/room.html",
+        {"room": room, "access": access, "client_config": client_config},
+    )
+
+
+@login_required
+@require_POST
+def room_precall(request: HttpRequest, slug: str) -> JsonResponse:
+    """Saves a pre-call report (JSON); also the display name typed there."""
+    room, _access = _room_for(request, slug)
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "Send the report as JSON."}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"error": "Send the report as a JSON object."}, status=400)
+    name = body.get("display_name")
+    if name is not None and name != request.user.display_name:
+        form = ProfileForm({"display_name": name}, instance=request.user)
+        if not form.is_valid():
+            return JsonResponse(
+                {"error": form.errors["display_name"][0], "field": "display_name"},
+                status=400,
+            )
+        form.save()
+    try:
+        report = services.precall_report_save(
+            user=request.user,
+            room=room,
+            report=body.get("report", {}),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    except MeetingError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(
+        {"report": report.pk, "display_name": request.user.display_name}, status=201
     )
 
 
