@@ -34,7 +34,7 @@ run: $(VENV)/.runtime
 
 test: export DEBUG ?= 1
 test: $(VENV)/.dev
-	./scripts/ensure-chromium
+	./scripts/ensure-test-packages
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest

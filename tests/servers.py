@@ -23,10 +23,25 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
 )
 
-SEED_SCRIPT = """
-import json, sys
+# Prepended to seed scripts: a signed-in session for a user, as a browser or
+# a WebSocket client would present it in its cookie.
+SIGN_IN = """
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.auth import SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY
+
+def session_key_for(user):
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+"""
+
+SEED_SCRIPT = (
+    SIGN_IN
+    + """
+import json, sys
 from accounts.models import User
 from meetings import services
 from meetings.models import Membership
@@ -41,16 +56,10 @@ for i in range(spec["members"]):
     )
     Membership.objects.create(room=room, user=user, role="publisher")
     users.append(user)
-sessions = []
-for user in users:
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    sessions.append(session.session_key)
+sessions = [session_key_for(user) for user in users]
 print(json.dumps({"slug": room.slug, "sessions": sessions}))
 """
+)
 
 
 def free_port() -> int:
@@ -60,9 +69,16 @@ def free_port() -> int:
 
 
 class Deployment:
-    def __init__(self, *, database: str = "sqlite", redis_url: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        database: str = "sqlite",
+        redis_url: str = "",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.database = database
         self.redis_url = redis_url
+        self.extra_env = extra_env or {}
         self.tmp = Path(tempfile.mkdtemp(prefix="parley-"))
         self.db_name = f"parley_test_{uuid.uuid4().hex[:10]}"
         self.processes: list[subprocess.Popen] = []
@@ -86,6 +102,7 @@ class Deployment:
         )
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+        env.update(self.extra_env)
         return env
 
     def _manage(self, *args: str, stdin: str = "") -> str:
@@ -105,18 +122,23 @@ class Deployment:
     def prepare(self, *, members: int, max_participants: int = 100) -> dict:
         """Create and migrate the database; seed a room with ``members``
         publishers besides its owner. Returns the room slug and session keys."""
+        self.migrate()
+        return self.run_script(
+            SEED_SCRIPT, {"members": members, "max": max_participants}
+        )
+
+    def migrate(self) -> None:
         if self.database == "postgres":
             import psycopg
 
             with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{self.db_name}"')
         self._manage("migrate", "--noinput")
-        out = self._manage(
-            "shell",
-            "-c",
-            SEED_SCRIPT,
-            stdin=json.dumps({"members": members, "max": max_participants}),
-        )
+
+    def run_script(self, script: str, spec: dict) -> dict:
+        """Run ``script`` in ``manage.py shell`` with ``spec`` as JSON on stdin;
+        its last line of output, JSON, is the result."""
+        out = self._manage("shell", "-c", script, stdin=json.dumps(spec))
         return json.loads(out.strip().splitlines()[-1])
 
     def start(self, count: int = 1) -> list[int]:

@@ -17,7 +17,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
-    "--use-fake-device-for-media-stream",
+    # Three fake cameras: 0 gives I420, 1 a depth format (Y16) that encoders
+    # refuse, 2 MJPEG. Switching cameras mid-call is tested from 0 to 2.
+    "--use-fake-device-for-media-stream=device-count=3",
     "--use-fake-ui-for-media-stream",
     "--disable-gpu",
     "--disable-background-networking",
@@ -26,6 +28,8 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-quic",
     "--disable-features=WebRtcHideLocalIpsWithMdns",
+    # getDisplayMedia picks the (fake) screen without a picker.
+    "--auto-select-desktop-capture-source=Entire screen",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 VIEWPORTS = {"laptop": (1280, 800), "phone": (390, 844)}
