@@ -35,6 +35,7 @@ AUDIO_TIME_BASE = fractions.Fraction(1, 48000)
 
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
 _ENCODER = "_RTCRtpSender__encoder"
 
 
@@ -171,13 +172,18 @@ def tap_receiver(
     *,
     kind: str,
     on_frame: Callable[[JitterFrame | None], None],
-    on_packet: Callable[[RtpPacket], None],
+    on_packet: Callable[[RtpPacket, int], None],
     on_loss: Callable[[], None] = lambda: None,
 ) -> None:
     """Make ``receiver`` deliver encoded frames instead of decoding them.
 
     Must run before the receiver starts (in the peer connection's ``track``
     event), since starting is what launches the decoder thread.
+
+    ``on_packet`` sees every packet as it arrives, with a retransmission's
+    SSRC already mapped back to the stream it repairs: Chrome probes
+    bandwidth with padding on its RTX SSRC, and a keyframe request naming
+    that SSRC is ignored, which left late joiners without video.
     """
     install()
     setattr(receiver, _DECODER_QUEUE, FrameTap(on_frame))
@@ -186,9 +192,11 @@ def tap_receiver(
     else:
         setattr(receiver, _JITTER_BUFFER, VideoForwardBuffer(on_loss))
     handle = receiver._handle_rtp_packet
+    # RTX SSRC -> media SSRC, filled by aiortc when the receiver starts.
+    rtx_ssrcs: dict[int, int] = getattr(receiver, _RTX_SSRC)
 
     async def handle_and_observe(packet: RtpPacket, arrival_time_ms: int) -> None:
-        on_packet(packet)
+        on_packet(packet, rtx_ssrcs.get(packet.ssrc, packet.ssrc))
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
     receiver._handle_rtp_packet = handle_and_observe  # type: ignore[method-assign]

@@ -89,6 +89,7 @@ class Peer:
     muted: set[str] = field(default_factory=set)  # enforced: audio, video, screen
     negotiating: bool = False
     renegotiate: bool = False
+    offer_scheduled: bool = False
 
 
 @dataclass
@@ -124,6 +125,13 @@ class SFU:
         self.announced_address = announced_address
         self.rooms: dict[int, Room] = {}
         self.peer_connections: set[RTCPeerConnection] = set()
+        # Tasks started from event callbacks: held so they are not collected.
+        self._tasks: set[asyncio.Task] = set()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # Lifecycle
 
@@ -257,7 +265,7 @@ class SFU:
             source = "screen" if track_id == peer.screen_track_id else "cam"
         old = peer.published.get(source)
         if old is not None and not old.ended:
-            asyncio.get_running_loop().create_task(self._unpublish(peer.room, old))
+            self._spawn(self._unpublish(peer.room, old))
         up = UpTrack(
             owner_id=peer.id,
             kind=track.kind,
@@ -274,10 +282,11 @@ class SFU:
             on_loss=up.on_loss,
         )
         peer.published[source] = up
+        log.info("%s publishes %s", peer.id, up.id)
         for other in peer.room.peers.values():
             if other is not peer:
                 self._subscribe(other, up)
-                asyncio.get_running_loop().create_task(self._offer_down(other))
+                self._schedule_offer(other)
 
     async def _end_unsent_tracks(self, peer: Peer) -> None:
         """Tracks the client stopped sending (e.g. a screen share ended)."""
@@ -314,7 +323,7 @@ class SFU:
     def _subscribe(self, peer: Peer, up: UpTrack) -> None:
         if up.id in peer.subscriptions or up.owner_id == peer.id:
             return
-        down = DownTrack(up)
+        down = DownTrack(up, subscriber_id=peer.id)
         # A new transceiver each time: a stopped sender cannot be reused.
         transceiver = peer.down.addTransceiver(down, direction="sendonly")
         transceiver.sender._stream_id = up.stream_id
@@ -325,6 +334,20 @@ class SFU:
         peer.subscriptions[up.id] = (transceiver, down)
         up.subscribe(down)
 
+    def _schedule_offer(self, peer: Peer) -> None:
+        """Offer once for all the tracks subscribed in this turn of the event
+        loop (a publisher's microphone and camera arrive together): one
+        round trip instead of an offer per track."""
+        if peer.offer_scheduled:
+            return
+        peer.offer_scheduled = True
+
+        async def offer() -> None:
+            peer.offer_scheduled = False
+            await self._offer_down(peer)
+
+        self._spawn(offer())
+
     async def _offer_down(self, peer: Peer) -> None:
         if peer.id not in peer.room.peers:
             return
@@ -334,6 +357,7 @@ class SFU:
         peer.negotiating, peer.renegotiate = True, False
         offer = await peer.down.createOffer()
         await peer.down.setLocalDescription(offer)
+        log.info("%s is offered %s", peer.id, sorted(peer.subscriptions))
         await peer.deliver(
             peer.id,
             {
@@ -356,6 +380,7 @@ class SFU:
         except ValueError as exc:
             raise SfuError(f"unusable answer: {exc}") from exc
         peer.negotiating = False
+        log.info("%s answered", peer.id)
         if peer.renegotiate:
             await self._offer_down(peer)
 

@@ -110,6 +110,18 @@ class EncodedTrack(MediaStreamTrack):
         self._period = 1 / FPS if kind == "video" else AUDIO_SAMPLES / 48000
         self.keyframe_requests = 0
         self.level = 127  # -dBov sent in the audio-level header: 127 is silence
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def hold(self) -> None:
+        """Stop yielding frames (a camera that stalls) until ``release()``."""
+        self._flowing.clear()
+
+    def release(self) -> None:
+        if self._start is not None:
+            # Go on from now rather than send the held frames in a burst.
+            self._start = time.monotonic() - self._count * self._period
+        self._flowing.set()
 
     def request_keyframe(self) -> None:
         self.keyframe_requests += 1
@@ -120,6 +132,7 @@ class EncodedTrack(MediaStreamTrack):
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
+        await self._flowing.wait()
         if self._start is None:
             self._start = time.monotonic()
         wait = self._start + self._count * self._period - time.monotonic()
@@ -182,6 +195,7 @@ class MediaClient:
         self.down: RTCPeerConnection | None = None
         self.received: dict[str, Received] = {}
         self.speakers: list[str] = []
+        self.offers = 0  # sfu_offer messages received on ``down``
         self.joined_at = 0.0
         self._tasks: set[asyncio.Task] = set()
         self._negotiation = asyncio.Lock()
@@ -205,7 +219,9 @@ class MediaClient:
         screen_id = ""
         for source, track in self.tracks.items():
             sender = self.up.addTrack(track)
-            sender._send_keyframe = track.request_keyframe  # PLI from the SFU
+            # A PLI from the SFU. One naming another SSRC never gets here:
+            # aiortc routes RTCP by SSRC, and a browser ignores it too.
+            sender._send_keyframe = track.request_keyframe
             if source == "mic":
                 self._send_audio_level(sender, track)
             if source == "screen":
@@ -239,6 +255,7 @@ class MediaClient:
         if message["type"] == "active_speaker":
             self.speakers.append(message["participant_id"])
         elif message["type"] == "sfu_offer":
+            self.offers += 1
             # Answer outside the SFU's call, as a browser would.
             task = asyncio.get_running_loop().create_task(self._answer(message["sdp"]))
             self._tasks.add(task)
@@ -284,7 +301,10 @@ class MediaClient:
             record.keyframes += key
 
         tap_receiver(
-            receiver, kind=track.kind, on_frame=on_frame, on_packet=lambda p: None
+            receiver,
+            kind=track.kind,
+            on_frame=on_frame,
+            on_packet=lambda packet, ssrc: None,
         )
 
     async def _read_decoded(self, track, record: Received) -> None:

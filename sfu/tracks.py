@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 # Keyframe requests to a publisher: at most one per interval; a request made
 # inside the interval is sent when it ends, so a late joiner never waits long.
 PLI_INTERVAL = 0.25
+# While a subscriber still waits for a keyframe, ask again this often: a PLI
+# is one UDP packet and can be lost, and a browser sends keyframes only when
+# asked, so one lost request would leave that subscriber without video.
+PLI_RETRY = 1.0
 # Frames a subscriber may have queued before it counts as too slow.
 DOWN_QUEUE_FRAMES = {"audio": 50, "video": 30}
 
@@ -69,9 +73,11 @@ class UpTrack:
 
     # From the receiver
 
-    def on_packet(self, packet: RtpPacket) -> None:
-        """Every RTP packet, before aiortc assembles it: ssrc and audio level."""
-        self.ssrc = packet.ssrc
+    def on_packet(self, packet: RtpPacket, media_ssrc: int) -> None:
+        """Every RTP packet, before aiortc assembles it: the SSRC a keyframe
+        request must name (``media_ssrc``, also for a retransmission) and the
+        audio level."""
+        self.ssrc = media_ssrc
         if self.kind == "audio":
             level = packet.extensions.audio_level
             if level is not None:
@@ -83,13 +89,20 @@ class UpTrack:
             self.end()
             return
         self.frames_in += 1
+        if self.frames_in == 1:
+            log.info("%s: first frame from the publisher", self.id)
         if self.muted or not self.subscribers:
             return
         keyframe = self.kind == "audio" or is_vp8_keyframe(frame.data)
         packet = to_packet(frame, self.kind)
+        waiting = False
         for down in self.subscribers:
             if down.push(packet, keyframe):
                 self.frames_out += 1
+            else:
+                waiting = waiting or down.waiting_for_keyframe
+        if waiting and time.monotonic() - self._last_pli > PLI_RETRY:
+            self.request_keyframe()
 
     def on_loss(self) -> None:
         """A frame from the publisher was lost: what follows cannot be decoded
@@ -146,11 +159,13 @@ class UpTrack:
 class DownTrack(MediaStreamTrack):
     """One subscriber's copy of an UpTrack, read by an aiortc RTCRtpSender."""
 
-    def __init__(self, up: UpTrack) -> None:
+    def __init__(self, up: UpTrack, subscriber_id: str = "") -> None:
         super().__init__()
         self.kind = up.kind
         self._id = up.id
         self.up = up
+        self.subscriber_id = subscriber_id
+        self.sent = 0
         self.waiting_for_keyframe = up.kind == "video"
         self.dropped = 0
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
@@ -199,6 +214,11 @@ class DownTrack(MediaStreamTrack):
         if packet is None:
             self.stop()
             raise MediaStreamError
+        self.sent += 1
+        if self.sent == 1:
+            # Where media stops is the first question when someone is not
+            # seen: this line says the subscriber's sender is running.
+            log.info("%s: first frame to %s", self._id, self.subscriber_id)
         return packet
 
     def stop(self) -> None:

@@ -62,6 +62,20 @@ async def test_every_subscriber_decodes_every_publisher(sfu):
     await _close(clients)
 
 
+async def test_a_publishers_microphone_and_camera_come_in_one_offer(sfu):
+    ben = MediaClient(sfu, 1, "ben", audio=False, video=False)
+    await ben.join()
+    ann = MediaClient(sfu, 1, "ann")
+    await ann.join()
+    await wait_until(
+        lambda: ben.frames_from("ann", "cam") > 5 and ben.frames_from("ann", "mic") > 5
+    )
+    # A second round would renegotiate while the connection is still being
+    # set up, for nothing.
+    assert ben.offers == 1
+    await _close([ann, ben])
+
+
 async def test_late_joiner_sees_every_publisher_within_a_second(sfu):
     early = await _room(sfu, ["ann", "ben"])
     await asyncio.sleep(1.3)  # mid-GOP: the next natural keyframe is far off
@@ -261,6 +275,7 @@ def test_aiortc_hooks_are_where_the_sfu_expects_them():
     receiver_attrs = (
         "_RTCRtpReceiver__decoder_queue",
         "_RTCRtpReceiver__jitter_buffer",
+        "_RTCRtpReceiver__rtx_ssrc",
     )
     source = rtcrtpreceiver.RTCRtpReceiver.__init__.__code__.co_names
     for attr in receiver_attrs:
@@ -282,6 +297,29 @@ async def test_a_subscribers_keyframe_request_reaches_the_publisher(sfu):
     transceiver.sender._send_keyframe()
     await wait_until(lambda: ann.tracks["cam"].keyframe_requests > before, timeout=2)
     await _close([ann, ben])
+
+
+async def test_keyframe_requests_name_the_stream_even_after_a_retransmission(sfu):
+    """Chrome probes bandwidth with padding on its RTX SSRC and ignores a PLI
+    naming that SSRC (as the publisher here does): a late joiner would wait
+    for video until the next natural keyframe."""
+    ann, ben = await _room(sfu, ["ann", "ben"])
+    await wait_until(lambda: ben.frames_from("ann", "cam") > 5)
+    camera = ann.tracks["cam"]
+    sender = next(s for s in ann.up.getSenders() if s.track is camera)
+    camera.hold()
+    await asyncio.sleep(0.2)  # what was in flight has arrived
+    # The last video packet the SFU sees is a retransmission (RTX).
+    sent = sender._RTCRtpSender__rtp_history.values()
+    await sender._retransmit(max(p.sequence_number for p in sent))
+    await asyncio.sleep(0.1)
+    requests = camera.keyframe_requests
+    late = MediaClient(sfu, 1, "cat")
+    await late.join()
+    camera.release()
+    await wait_until(lambda: late.frames_from("ann", "cam") > 0, timeout=1.0)
+    assert camera.keyframe_requests > requests
+    await _close([ann, ben, late])
 
 
 def test_announced_address_replaces_host_candidates_only():

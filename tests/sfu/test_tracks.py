@@ -6,7 +6,7 @@ import asyncio
 from aiortc.jitterbuffer import JitterFrame
 
 from sfu.speaker import SpeakerDetector
-from sfu.tracks import DOWN_QUEUE_FRAMES, DownTrack, UpTrack
+from sfu.tracks import DOWN_QUEUE_FRAMES, PLI_RETRY, DownTrack, UpTrack
 
 KEY, DELTA = b"\x00keyframe", b"\x01delta"
 
@@ -43,6 +43,28 @@ async def test_keyframe_requests_are_rate_limited_but_never_lost():
     assert plis == [1234]
     await asyncio.sleep(0.3)
     assert plis == [1234, 1234]  # the coalesced request went out after the interval
+
+
+async def test_a_lost_keyframe_request_is_repeated_while_a_subscriber_waits():
+    up, plis = _video_up()
+    down = DownTrack(up)
+    up.subscribe(down)
+    await asyncio.sleep(0)
+    assert plis == [1234]
+    # No keyframe comes (the PLI was lost): delta frames for a while.
+    up.on_frame(JitterFrame(DELTA, 1))
+    await asyncio.sleep(0)
+    assert plis == [1234]  # not yet: the request may still be answered
+    up._last_pli -= PLI_RETRY  # as if a second had passed
+    up.on_frame(JitterFrame(DELTA, 2))
+    await asyncio.sleep(0)
+    assert plis == [1234, 1234]
+    up.on_frame(JitterFrame(KEY, 3))
+    up._last_pli -= PLI_RETRY
+    up.on_frame(JitterFrame(DELTA, 4))
+    await asyncio.sleep(0)
+    assert plis == [1234, 1234]  # flowing: nobody waits, nothing to ask
+    assert down._queue.qsize() == 2
 
 
 async def test_slow_subscriber_is_dropped_to_the_next_keyframe():
