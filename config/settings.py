@@ -235,6 +235,8 @@ LOGGING = {
     "loggers": {
         # Per-request access lines from daphne drown everything else.
         "django.channels.server": {"level": "WARNING"},
+        # Every ICE check state change is an INFO line: hundreds per call.
+        "aioice": {"level": "WARNING"},
     },
 }
 

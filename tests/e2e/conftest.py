@@ -60,6 +60,16 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    # Kept on the item so that fixtures can tell, at teardown, whether the
+    # test itself failed (and then print what the pages were doing).
+    report = yield
+    if report.when == "call":
+        item.call_failed = report.failed
+    return report
+
+
 @pytest.fixture
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,45 @@ async () => {
 }
 """
 
+# What a failed test shows of each page: every peer connection's states, its
+# transceivers and what flows each way, so a CI failure says where media
+# stopped (never offered, never connected, a camera that gives no frames, or
+# no packets on a connected transceiver).
+DESCRIBE = """
+async () => {
+  const out = [];
+  for (const pc of window.__pcs) {
+    const flows = {};
+    if (pc.connectionState !== "closed") {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp") {
+          flows[`in ${s.mid}`] = {
+            track: s.trackIdentifier, packets: s.packetsReceived,
+            decoded: s.framesDecoded, keyframes: s.keyFramesDecoded,
+            pli: s.pliCount, nack: s.nackCount,
+          };
+        } else if (s.type === "outbound-rtp") {
+          flows[`out ${s.mid}`] = {
+            packets: s.packetsSent, encoded: s.framesEncoded,
+            keyframes: s.keyFramesEncoded, pli: s.pliCount,
+            limited: s.qualityLimitationReason, active: s.active,
+          };
+        }
+      });
+    }
+    out.push({
+      state: `${pc.connectionState}/${pc.iceConnectionState}/${pc.signalingState}`,
+      transceivers: pc.getTransceivers().map((t) =>
+        `${t.mid}:${t.receiver.track.kind}:${t.currentDirection}` +
+        (t.sender.track ? `:sending ${t.sender.track.readyState}` +
+          `${t.sender.track.muted ? " muted" : ""}` : "")),
+      flows,
+    });
+  }
+  return out;
+}
+"""
+
 VIDEO_FRAMES = 10  # decoded frames that prove video flows
 AUDIO_PACKETS = 25  # Opus packets (20 ms each) that prove audio flows
 
@@ -106,6 +145,9 @@ class Person:
 
     def stats(self) -> dict[str, int]:
         return self.page.evaluate(READ_STATS)
+
+    def describe(self) -> list[dict]:
+        return self.page.evaluate(DESCRIBE)
 
     def open_connections(self) -> int:
         return self.page.evaluate(
@@ -130,7 +172,11 @@ class Site:
     )
 
     def __init__(self, extra_env: dict[str, str] | None = None) -> None:
-        self.deployment = Deployment(extra_env=extra_env)
+        # INFO: the SFU's lines (published, offered, first frame in and out)
+        # are what a failed test prints to show where media stopped.
+        self.deployment = Deployment(
+            extra_env={"LOG_LEVEL": "INFO", **(extra_env or {})}
+        )
         self.deployment.migrate()
         seeded = self.deployment.run_script(
             SEED, {"names": list(self.names), "rooms": list(self.rooms)}
@@ -186,6 +232,19 @@ class Site:
     def log(self) -> str:
         logs = sorted(self.deployment.tmp.glob("daphne-*.log"))
         return "".join(p.read_text() for p in logs)
+
+
+def report_failure(people: list[Person], site: Site, *, log_lines: int = 60) -> None:
+    """Print what each open page's connections carry, and the end of the
+    server's log: shown with a failed test's output."""
+    for person in people:
+        try:
+            described = person.describe()
+        except Exception as exc:  # a closed or crashed page still gets a line
+            described = f"(cannot read: {exc})"
+        print(f"--- {person.name} ({person.page.url}): {described}")
+    print(f"--- server log, last {log_lines} lines:")
+    print("\n".join(site.log().splitlines()[-log_lines:]))
 
 
 def wait_for_media(

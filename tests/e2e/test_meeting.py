@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import VIEWPORTS
-from tests.e2e.meeting import Site, growth, media_of, wait_for_media
+from tests.e2e.meeting import Site, growth, media_of, report_failure, wait_for_media
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ def site() -> Iterator[Site]:
 
 
 @pytest.fixture
-def people(browser, site):
+def people(browser, site, request):
     """Opens people's pages; closes them after the test and fails it if a page
     logged an error."""
     opened = []
@@ -39,6 +39,8 @@ def people(browser, site):
 
     join.open = open_only
     yield join
+    if getattr(request.node, "call_failed", False):
+        report_failure(opened, site)
     errors = {p.name: p.errors for p in opened if p.errors}
     for person in opened:
         person.context.close()

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.meeting import Site, media_of, wait_for_media
+from tests.e2e.meeting import Site, media_of, report_failure, wait_for_media
 from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
@@ -107,9 +107,11 @@ def relay_site(coturn) -> Iterator[Site]:
 
 
 @pytest.fixture
-def opened():
+def opened(relay_site, request):
     people = []
     yield people
+    if getattr(request.node, "call_failed", False):
+        report_failure(people, relay_site)
     for person in people:
         person.context.close()
     errors = {p.name: p.errors for p in people if p.errors}
