@@ -22,12 +22,18 @@ def _video_up():
     return up, plis
 
 
-async def test_subscriber_waits_for_a_keyframe_and_one_is_requested_at_once():
+async def _new_subscriber():
+    """A video UpTrack with one subscriber, who has just asked for a keyframe."""
     up, plis = _video_up()
     down = DownTrack(up)
     up.subscribe(down)
     await asyncio.sleep(0)
     assert plis == [1234]
+    return up, down, plis
+
+
+async def test_subscriber_waits_for_a_keyframe_and_one_is_requested_at_once():
+    up, down, _plis = await _new_subscriber()
     up.on_frame(JitterFrame(DELTA, 1))
     assert down._queue.qsize() == 0 and down.dropped == 1
     up.on_frame(JitterFrame(KEY, 2))
@@ -46,11 +52,7 @@ async def test_keyframe_requests_are_rate_limited_but_never_lost():
 
 
 async def test_a_lost_keyframe_request_is_repeated_while_a_subscriber_waits():
-    up, plis = _video_up()
-    down = DownTrack(up)
-    up.subscribe(down)
-    await asyncio.sleep(0)
-    assert plis == [1234]
+    up, down, plis = await _new_subscriber()
     # No keyframe comes (the PLI was lost): delta frames for a while.
     up.on_frame(JitterFrame(DELTA, 1))
     await asyncio.sleep(0)
