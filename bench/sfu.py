@@ -77,9 +77,12 @@ def relay_sfu_class():
             _prefer_codec(transceiver)
             peer.subscriptions[key] = (transceiver, relayed)
 
-        async def join(self, *, room_id, participant_id, deliver) -> None:
+        async def join(self, *, room_id, participant_id, session, deliver) -> None:
             await super().join(
-                room_id=room_id, participant_id=participant_id, deliver=deliver
+                room_id=room_id,
+                participant_id=participant_id,
+                session=session,
+                deliver=deliver,
             )
             peer = self.rooms[room_id].peers[participant_id]
             for key, (owner, _track) in self.remote.items():
@@ -172,9 +175,11 @@ class RemoteSFU:
         await self.writer.drain()
         return await future
 
-    async def join(self, *, room_id, participant_id, deliver) -> None:
+    async def join(self, *, room_id, participant_id, session, deliver) -> None:
         self.deliver[participant_id] = deliver
-        await self.call("join", room_id=room_id, participant_id=participant_id)
+        await self.call(
+            "join", room_id=room_id, participant_id=participant_id, session=session
+        )
 
     async def publish(self, **args) -> str:
         return await self.call("publish", **args)

@@ -44,10 +44,13 @@ class EmbeddedBridge:
         self.sfu = sfu
 
     async def join(
-        self, *, room_id: int, participant_id: str, deliver: Deliver
+        self, *, room_id: int, participant_id: str, session: str, deliver: Deliver
     ) -> None:
         await self.sfu.join(
-            room_id=room_id, participant_id=participant_id, deliver=deliver
+            room_id=room_id,
+            participant_id=participant_id,
+            session=session,
+            deliver=deliver,
         )
 
     async def publish(
@@ -63,10 +66,12 @@ class EmbeddedBridge:
         except SfuError as exc:
             raise MediaRejected(str(exc)) from exc
 
-    async def answer(self, *, room_id: int, participant_id: str, sdp: str) -> None:
+    async def answer(
+        self, *, room_id: int, participant_id: str, sdp: str, session: str
+    ) -> None:
         try:
             await self.sfu.answer(
-                room_id=room_id, participant_id=participant_id, sdp=sdp
+                room_id=room_id, participant_id=participant_id, sdp=sdp, session=session
             )
         except SfuError as exc:
             raise MediaRejected(str(exc)) from exc
@@ -146,9 +151,11 @@ class WorkerBridge:
         return reply.get("result")
 
     async def join(
-        self, *, room_id: int, participant_id: str, deliver: Deliver
+        self, *, room_id: int, participant_id: str, session: str, deliver: Deliver
     ) -> None:
-        await self._call("join", room_id=room_id, participant_id=participant_id)
+        await self._call(
+            "join", room_id=room_id, participant_id=participant_id, session=session
+        )
 
     async def publish(self, **args: object) -> str:
         return await self._call("publish", **args)

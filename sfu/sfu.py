@@ -87,6 +87,10 @@ class Peer:
         default_factory=dict
     )
     muted: set[str] = field(default_factory=set)  # enforced: audio, video, screen
+    # Names this peer's offers; an answer must echo it. A reconnect makes a
+    # new peer with a new session, so an answer to the old peer's offer (it
+    # can arrive on the new connection) is recognised and dropped.
+    session: str = ""
     negotiating: bool = False
     renegotiate: bool = False
     offer_scheduled: bool = False
@@ -157,26 +161,35 @@ class SFU:
         return pc
 
     async def join(
-        self, *, room_id: int, participant_id: str, deliver: Deliver
+        self, *, room_id: int, participant_id: str, session: str, deliver: Deliver
     ) -> None:
-        """Add a participant; they will be offered everyone's tracks on ``down``."""
+        """Add a participant; they will be offered everyone's tracks on ``down``.
+
+        A participant already here (a reconnect) is replaced. State changes
+        happen before any ``await``: joins, leaves and publishes of several
+        participants interleave, and none may see another half done.
+        """
         room = self.rooms.get(room_id)
         if room is None:
             room = self.rooms[room_id] = Room(id=room_id)
             room.speaker_task = asyncio.get_running_loop().create_task(
                 self._speakers(room)
             )
-        if participant_id in room.peers:
-            await self._drop_peer(room, room.peers[participant_id])
+        replaced = room.peers.get(participant_id)
+        if replaced is not None:
+            self._remove_peer(room, replaced)
         peer = Peer(
             id=participant_id,
             room=room,
             deliver=deliver,
             down=self._new_pc(participant_id, "down"),
+            session=session,
         )
         room.peers[participant_id] = peer
         for up in room.tracks():
             self._subscribe(peer, up)
+        if replaced is not None:
+            await self._close_connections(replaced)
         if peer.subscriptions:
             await self._offer_down(peer)
 
@@ -189,10 +202,13 @@ class SFU:
 
     async def leave(self, *, room_id: int, participant_id: str) -> None:
         room = self.rooms.get(room_id)
-        if room and participant_id in room.peers:
-            await self._drop_peer(room, room.peers[participant_id])
-            if not room.peers:
-                await self.close_room(room_id=room_id)
+        peer = room.peers.get(participant_id) if room else None
+        if peer is None:
+            return
+        self._remove_peer(room, peer)
+        if not room.peers:
+            await self.close_room(room_id=room_id)
+        await self._close_connections(peer)
 
     async def close_room(self, *, room_id: int) -> None:
         room = self.rooms.pop(room_id, None)
@@ -200,8 +216,11 @@ class SFU:
             return
         if room.speaker_task:
             room.speaker_task.cancel()
-        for peer in list(room.peers.values()):
-            await self._drop_peer(room, peer, renegotiate=False)
+        peers = list(room.peers.values())
+        for peer in peers:
+            self._remove_peer(room, peer, renegotiate=False)
+        for peer in peers:
+            await self._close_connections(peer)
 
     async def close(self) -> None:
         """Close every room and peer connection (process shutdown)."""
@@ -211,20 +230,28 @@ class SFU:
             await pc.close()
         self.peer_connections.clear()
 
-    async def _drop_peer(
-        self, room: Room, peer: Peer, *, renegotiate: bool = True
-    ) -> None:
-        room.peers.pop(peer.id, None)
-        room.speakers.forget(peer.id)
+    def _remove_peer(self, room: Room, peer: Peer, *, renegotiate: bool = True) -> None:
+        """Take ``peer`` out of the room at once: its tracks end for the
+        others, its subscriptions stop. Its connections are closed after."""
+        if room.peers.get(peer.id) is peer:
+            del room.peers[peer.id]
+            room.speakers.forget(peer.id)
         for up in list(peer.published.values()):
-            await self._unpublish(room, up, renegotiate=renegotiate)
+            self._unpublish(room, up, renegotiate=renegotiate)
+        peer.published.clear()
         for _transceiver, down in peer.subscriptions.values():
             down.stop()
         peer.subscriptions.clear()
+
+    async def _close_connections(self, peer: Peer) -> None:
         for pc in (peer.up, peer.down):
             if pc is not None:
                 await pc.close()
                 self.peer_connections.discard(pc)
+
+    def _is_current(self, peer: Peer) -> bool:
+        """False once ``peer`` has left or been replaced by a reconnect."""
+        return peer.room.peers.get(peer.id) is peer
 
     # Publishing (up)
 
@@ -248,12 +275,14 @@ class SFU:
         for transceiver in peer.up.getTransceivers():
             if transceiver.kind in CODECS:
                 _prefer_codec(transceiver)
-        await self._end_unsent_tracks(peer)
+        self._end_unsent_tracks(peer)
         answer = await peer.up.createAnswer()
         await peer.up.setLocalDescription(answer)
         return self._announce(peer.up.localDescription.sdp)
 
     def _on_up_track(self, peer: Peer, track) -> None:
+        if not self._is_current(peer):
+            return  # replaced while its offer was being applied
         transceiver = next(
             t for t in peer.up.getTransceivers() if t.receiver.track is track
         )
@@ -265,7 +294,7 @@ class SFU:
             source = "screen" if track_id == peer.screen_track_id else "cam"
         old = peer.published.get(source)
         if old is not None and not old.ended:
-            self._spawn(self._unpublish(peer.room, old))
+            self._unpublish(peer.room, old)
         up = UpTrack(
             owner_id=peer.id,
             kind=track.kind,
@@ -288,7 +317,7 @@ class SFU:
                 self._subscribe(other, up)
                 self._schedule_offer(other)
 
-    async def _end_unsent_tracks(self, peer: Peer) -> None:
+    def _end_unsent_tracks(self, peer: Peer) -> None:
         """Tracks the client stopped sending (e.g. a screen share ended)."""
         for transceiver in peer.up.getTransceivers():
             direction = getattr(transceiver, "_offerDirection", None)
@@ -296,19 +325,21 @@ class SFU:
                 continue
             for up in list(peer.published.values()):
                 if getattr(up, "receiver", None) is transceiver.receiver:
-                    await self._unpublish(peer.room, up)
+                    self._unpublish(peer.room, up)
 
-    async def _unpublish(
-        self, room: Room, up: UpTrack, *, renegotiate: bool = True
-    ) -> None:
+    def _unpublish(self, room: Room, up: UpTrack, *, renegotiate: bool = True) -> None:
+        """End ``up`` for everyone; subscribers are offered the change."""
         owner = room.peers.get(up.owner_id)
         if owner is not None and owner.published.get(up.source) is up:
             del owner.published[up.source]
         up.end()
         for other in room.peers.values():
-            entry = other.subscriptions.pop(up.id, None)
-            if entry is None:
+            entry = other.subscriptions.get(up.id)
+            # The same id may already belong to the track's successor (a
+            # republish, a reconnect): only this track's copy ends.
+            if entry is None or entry[1].up is not up:
                 continue
+            del other.subscriptions[up.id]
             transceiver, down = entry
             down.stop()
             transceiver.direction = "inactive"
@@ -316,7 +347,7 @@ class SFU:
             # same source published again (browsers reject duplicate msids).
             transceiver.sender._track_id = f"ended-{uuid.uuid4().hex}"
             if renegotiate:
-                await self._offer_down(other)
+                self._schedule_offer(other)
 
     # Subscribing (down)
 
@@ -349,7 +380,7 @@ class SFU:
         self._spawn(offer())
 
     async def _offer_down(self, peer: Peer) -> None:
-        if peer.id not in peer.room.peers:
+        if not self._is_current(peer):
             return
         if peer.negotiating:
             peer.renegotiate = True
@@ -358,18 +389,28 @@ class SFU:
         offer = await peer.down.createOffer()
         await peer.down.setLocalDescription(offer)
         log.info("%s is offered %s", peer.id, sorted(peer.subscriptions))
+        if not self._is_current(peer):
+            return  # replaced while the offer was made: the new peer gets its own
         await peer.deliver(
             peer.id,
             {
                 "type": "sfu_offer",
                 "pc": "down",
                 "sdp": self._announce(peer.down.localDescription.sdp),
+                "session": peer.session,
             },
         )
 
-    async def answer(self, *, room_id: int, participant_id: str, sdp: str) -> None:
-        """The client's answer to our ``down`` offer."""
+    async def answer(
+        self, *, room_id: int, participant_id: str, sdp: str, session: str
+    ) -> None:
+        """The client's answer to our ``down`` offer, made in ``session``."""
         peer = self._peer(room_id, participant_id)
+        if session != peer.session:
+            # It answers an offer to this participant's previous peer: the
+            # m-sections might even line up, and would then be wrongly applied.
+            log.info("%s: dropped an answer from an earlier session", peer.id)
+            return
         if peer.down.signalingState != "have-local-offer":
             raise SfuError("no down offer is waiting for an answer")
         _check_sdp(sdp, "answer")
@@ -380,7 +421,16 @@ class SFU:
         except ValueError as exc:
             raise SfuError(f"unusable answer: {exc}") from exc
         peer.negotiating = False
-        log.info("%s answered", peer.id)
+        declined = [
+            track_id
+            for track_id, (transceiver, _down) in peer.subscriptions.items()
+            if transceiver.currentDirection != "sendonly"
+        ]
+        if declined:
+            # The browser refused these m-sections: nothing will flow on them.
+            log.warning("%s answered, declining %s", peer.id, sorted(declined))
+        else:
+            log.info("%s answered", peer.id)
         if peer.renegotiate:
             await self._offer_down(peer)
 

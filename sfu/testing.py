@@ -208,8 +208,12 @@ class MediaClient:
 
     async def join(self) -> None:
         self.joined_at = time.monotonic()
+        self.session = f"{self.id}-{id(self)}"  # one per join, as a browser's
         await self.sfu.join(
-            room_id=self.room_id, participant_id=self.id, deliver=self._deliver
+            room_id=self.room_id,
+            participant_id=self.id,
+            session=self.session,
+            deliver=self._deliver,
         )
         if self.tracks:
             await self.publish()
@@ -274,6 +278,7 @@ class MediaClient:
                 room_id=self.room_id,
                 participant_id=self.id,
                 sdp=self.down.localDescription.sdp,
+                session=self.session,
             )
 
     def _on_track(self, track) -> None:

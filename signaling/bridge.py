@@ -30,8 +30,12 @@ class MediaBridge(Protocol):
     ) -> str:
         """Apply the client's ``up`` offer; return the SFU's answer SDP."""
 
-    async def answer(self, *, room_id: int, participant_id: str, sdp: str) -> None:
-        """Apply the client's answer to the SFU's ``down`` offer."""
+    async def answer(
+        self, *, room_id: int, participant_id: str, sdp: str, session: str
+    ) -> None:
+        """Apply the client's answer to the SFU's ``down`` offer; ``session``
+        is the one the offer carried (an answer from an earlier one is
+        dropped)."""
 
     async def candidate(
         self,
@@ -45,9 +49,10 @@ class MediaBridge(Protocol):
     ) -> None: ...
 
     async def join(
-        self, *, room_id: int, participant_id: str, deliver: Deliver
+        self, *, room_id: int, participant_id: str, session: str, deliver: Deliver
     ) -> None:
-        """The participant is in the meeting: the SFU may start offering ``down``."""
+        """The participant is in the meeting: the SFU may start offering
+        ``down``. ``session`` names this connection's media session."""
 
     async def set_muted(
         self, *, room_id: int, participant_id: str, kind: str, muted: bool

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -58,6 +59,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     access: RoomAccess | None = None
     participant: Participant | None = None
     lobby_request: LobbyRequest | None = None
+    media_session = ""
     # connected -> (lobby ->) joined -> closed
     state = "connected"
 
@@ -182,6 +184,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.refuse(exc.code, str(exc))
             return
         self.participant, self.state = result.participant, "joined"
+        # Names the media of this connection: offers and answers of an
+        # earlier connection (a reconnect) can still be in flight.
+        self.media_session = secrets.token_urlsafe(12)
         await self.channel_layer.group_add(
             events.room_group(self.room.pk), self.channel_name
         )
@@ -206,6 +211,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await bridge.join(
             room_id=self.room.pk,
             participant_id=self.participant.public_id,
+            session=self.media_session,
             deliver=deliver,
         )
         # A reconnect is a new peer for the SFU: enforce standing hard mutes again.
@@ -233,6 +239,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "id": self.participant.public_id,
                 "role": str(self.access.role),
                 "capabilities": self.access.capabilities,
+                "media_session": self.media_session,
             },
             "participants": [
                 payloads.participant(p, role)

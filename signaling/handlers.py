@@ -314,7 +314,14 @@ async def on_sfu_offer(consumer: RoomConsumer, message: p.SfuOffer) -> None:
             sdp=message.sdp,
             screen_track_id=message.screen_track_id,
         )
-    await consumer.send_json({"type": "sfu_answer", "pc": "up", "sdp": answer})
+    await consumer.send_json(
+        {
+            "type": "sfu_answer",
+            "pc": "up",
+            "sdp": answer,
+            "session": consumer.media_session,
+        }
+    )
 
 
 async def on_sfu_answer(consumer: RoomConsumer, message: p.SfuAnswer) -> None:
@@ -323,6 +330,7 @@ async def on_sfu_answer(consumer: RoomConsumer, message: p.SfuAnswer) -> None:
             room_id=consumer.room.pk,
             participant_id=consumer.participant.public_id,
             sdp=message.sdp,
+            session=message.session,
         )
 
 

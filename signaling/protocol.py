@@ -174,6 +174,8 @@ class SfuAnswer(ClientMessage):
     type: Literal["sfu_answer"]
     pc: Literal["down"]
     sdp: _Sdp
+    # The session of the offer answered (from ``sfu_offer``).
+    session: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class SfuCandidate(ClientMessage):

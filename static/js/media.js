@@ -276,9 +276,13 @@ async function capBitrate(sender, maxBitrate) {
 }
 
 // What we send: microphone, camera and, while sharing, the screen.
+// `session` is the media session of the signaling connection (welcome's
+// `you.media_session`): after a reconnect, messages of the previous one can
+// still arrive, and must not be taken for ours.
 export class Publisher {
-  constructor(signaling, iceServers, { audio, video }) {
+  constructor(signaling, iceServers, session, { audio, video }) {
     this.signaling = signaling;
+    this.session = session;
     this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.stream = new MediaStream();
     this.screenStream = new MediaStream();
@@ -302,7 +306,7 @@ export class Publisher {
     await this.pc.setLocalDescription(offer);
     const sdp = this.pc.localDescription.sdp;
     const sharing = this.screen && this.screen.direction === "sendonly";
-    const answer = nextMessage(this.signaling, "sfu_answer", (m) => m.pc === "up");
+    const answer = nextMessage(this.signaling, "sfu_answer", (m) => m.pc === "up" && m.session === this.session);
     this.signaling.send({
       type: "sfu_offer",
       pc: "up",
@@ -355,8 +359,9 @@ export class Publisher {
 // `onTrack(track, streamId)` says whose it is: the stream id is the
 // participant id for microphone and camera, `screen-<id>` for a screen.
 export class Subscriber {
-  constructor(signaling, iceServers, onTrack) {
+  constructor(signaling, iceServers, session, onTrack) {
     this.signaling = signaling;
+    this.session = session;
     this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.pc.addEventListener("track", (event) => {
       const stream = event.streams[0];
@@ -378,7 +383,7 @@ export class Subscriber {
     if (!sdp || this.pc.signalingState === "closed") return;
     await this.pc.setRemoteDescription({ type: "offer", sdp });
     await this.pc.setLocalDescription(await this.pc.createAnswer());
-    this.signaling.send({ type: "sfu_answer", pc: "down", sdp: this.pc.localDescription.sdp });
+    this.signaling.send({ type: "sfu_answer", pc: "down", sdp: this.pc.localDescription.sdp, session: this.session });
   }
 
   close() {

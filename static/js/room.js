@@ -128,7 +128,12 @@ class Room {
     });
     on("active_speaker", (m) => this.grid.setSpeaker(m.participant_id));
     on("sfu_offer", (m) => {
-      if (m.pc === "down") this.subscriber?.offer(m.sdp).catch((e) => this.mediaProblem(e));
+      // An offer of an earlier media session (before a reconnect) is stale.
+      const subscriber = this.subscriber;
+      if (m.pc !== "down" || !subscriber || m.session !== subscriber.session) return;
+      subscriber.offer(m.sdp).catch((e) => {
+        if (this.subscriber === subscriber) this.mediaProblem(e);
+      });
     });
     on("sfu_candidate", (m) => {
       const pc = m.pc === "up" ? this.publisher?.pc : this.subscriber?.pc;
@@ -302,7 +307,8 @@ class Room {
 
   async rebuildMedia() {
     this.teardownMedia();
-    this.subscriber = new media.Subscriber(this.signaling, this.iceServers, (track, streamId) =>
+    const session = this.me.media_session;
+    this.subscriber = new media.Subscriber(this.signaling, this.iceServers, session, (track, streamId) =>
       this.onRemoteTrack(track, streamId),
     );
     this.watch(this.subscriber.pc);
@@ -315,7 +321,7 @@ class Room {
     if (this.hardMuted.video) this.camOn = false;
     if (this.local.audio) this.local.audio.enabled = this.micOn;
     const screen = this.local.screen;
-    const publisher = new media.Publisher(this.signaling, this.iceServers, {
+    const publisher = new media.Publisher(this.signaling, this.iceServers, this.me.media_session, {
       audio: this.local.audio,
       video: this.camOn ? this.local.video : null,
     });
@@ -326,7 +332,8 @@ class Room {
       await publisher.start();
       if (screen && this.publisher === publisher) await publisher.startScreen(screen);
     } catch (error) {
-      this.mediaProblem(error);
+      // A publisher replaced meanwhile (a reconnect) failing is expected.
+      if (this.publisher === publisher) this.mediaProblem(error);
     }
     this.showControls();
   }

@@ -287,6 +287,54 @@ def test_aiortc_hooks_are_where_the_sfu_expects_them():
     )
 
 
+@pytest.mark.parametrize("gap", [0, 0.005, 0.02])
+async def test_two_people_reconnecting_at_once_get_each_others_media(sfu, gap):
+    """A network blip drops everyone's socket: each rejoins (same participant
+    id) while the other's old peer is being removed and its new one added."""
+    ann, ben = await _room(sfu, ["ann", "ben"])
+    await wait_until(
+        lambda: ben.frames_from("ann", "mic") and ann.frames_from("ben", "mic")
+    )
+    ann2, ben2 = MediaClient(sfu, 1, "ann"), MediaClient(sfu, 1, "ben")
+
+    async def ben_rejoins() -> None:
+        await asyncio.sleep(gap)
+        await ben2.join()
+
+    await asyncio.gather(ann2.join(), ben_rejoins())
+    await wait_until(
+        lambda: all(
+            client.frames_from(other, source) > 5
+            for client, other in ((ann2, "ben"), (ben2, "ann"))
+            for source in ("mic", "cam")
+        )
+    )
+    assert set(sfu.rooms[1].peers) == {"ann", "ben"}
+    await _close([ann, ben, ann2, ben2])
+
+
+async def test_an_answer_from_an_earlier_session_is_dropped(sfu):
+    """After a reconnect, the browser's answer to an offer of its previous
+    session can still arrive; applied to the new peer's offer (the m-lines
+    may well line up) it would leave tracks inactive for good."""
+    ann, ben = await _room(sfu, ["ann", "ben"])
+    await wait_until(lambda: ben.frames_from("ann", "mic") > 5)
+    stale_answer = ben.down.localDescription.sdp
+    offers: list[dict] = []
+
+    async def deliver(participant_id: str, message: dict) -> None:
+        offers.append(message)
+
+    await sfu.join(room_id=1, participant_id="ben", session="second", deliver=deliver)
+    assert [o["session"] for o in offers if o["type"] == "sfu_offer"] == ["second"]
+    await sfu.answer(
+        room_id=1, participant_id="ben", sdp=stale_answer, session=ben.session
+    )
+    # Still waiting for the answer to the offer it made.
+    assert sfu.rooms[1].peers["ben"].down.signalingState == "have-local-offer"
+    await _close([ann, ben])
+
+
 async def test_a_subscribers_keyframe_request_reaches_the_publisher(sfu):
     ann, ben = await _room(sfu, ["ann", "ben"])
     await wait_until(lambda: ben.frames_from("ann", "cam") > 5)

@@ -146,15 +146,16 @@ class EchoBridge:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
-    async def join(self, *, room_id, participant_id, deliver):
+    async def join(self, *, room_id, participant_id, session, deliver):
         self.deliver = deliver
+        self.session = session
 
     async def publish(self, *, room_id, participant_id, sdp, screen_track_id):
         self.calls.append(("publish", participant_id, sdp, screen_track_id))
         return "answer-sdp"
 
-    async def answer(self, *, room_id, participant_id, sdp):
-        self.calls.append(("answer", participant_id, sdp))
+    async def answer(self, *, room_id, participant_id, sdp, session):
+        self.calls.append(("answer", participant_id, sdp, session))
 
     async def candidate(
         self, *, room_id, participant_id, pc, candidate, sdp_mid, sdp_mline_index
@@ -177,7 +178,11 @@ async def test_sfu_messages_are_relayed_through_the_bridge(room, publisher):
     bridge = EchoBridge()
     set_bridge(bridge)
     client = RoomClient(publisher, room)
-    await client.join()
+    welcome = await client.join()
+    # This connection's media session: the bridge was given it, and the
+    # browser echoes it so answers from an earlier connection are told apart.
+    session = welcome["you"]["media_session"]
+    assert session
     await client.send(
         {"type": "sfu_offer", "pc": "up", "sdp": "offer-sdp", "screen_track_id": "t2"}
     )
@@ -185,8 +190,12 @@ async def test_sfu_messages_are_relayed_through_the_bridge(room, publisher):
         "type": "sfu_answer",
         "pc": "up",
         "sdp": "answer-sdp",
+        "session": session,
     }
-    await client.send({"type": "sfu_answer", "pc": "down", "sdp": "down-answer"})
+    assert bridge.session == session
+    await client.send(
+        {"type": "sfu_answer", "pc": "down", "sdp": "down-answer", "session": session}
+    )
     await client.send(
         {
             "type": "sfu_candidate",
@@ -200,6 +209,7 @@ async def test_sfu_messages_are_relayed_through_the_bridge(room, publisher):
     await client.recv("pong")
     assert [c[0] for c in bridge.calls] == ["publish", "answer", "candidate"]
     assert bridge.calls[0] == ("publish", client.id, "offer-sdp", "t2")
+    assert bridge.calls[1] == ("answer", client.id, "down-answer", session)
     # And back: the SFU reaches the browser through deliver().
     await bridge.deliver(client.id, {"type": "sfu_offer", "pc": "down", "sdp": "x"})
     assert (await client.recv("sfu_offer"))["pc"] == "down"
@@ -229,6 +239,8 @@ BAD_MESSAGES = [
     ('{"type": "chat_send", "text": "hi", "author": "admin"}', "bad_message"),
     ('{"type": "chat_send", "text": 42}', "bad_message"),
     ('{"type": "hand", "raised": "yes"}', "bad_message"),
+    # An answer must say which offer (media session) it answers.
+    ('{"type": "sfu_answer", "pc": "down", "sdp": "v=0"}', "bad_message"),
     ('{"type": "media_state", "audio": 1}', "bad_message"),
     ('{"type": "mod_ban", "participant_id": "x", "minutes": -5}', "bad_message"),
     ('{"type": "sfu_offer", "pc": "down", "sdp": "v=0"}', "bad_message"),

@@ -28,7 +28,7 @@ class RecordingBridge:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
-    async def join(self, *, room_id, participant_id, deliver):
+    async def join(self, *, room_id, participant_id, session, deliver):
         self.calls.append(("join", participant_id))
 
     async def set_muted(self, *, room_id, participant_id, kind, muted):

@@ -50,7 +50,7 @@ def worker(settings):
 
 async def test_worker_answers_offers_and_refuses_bad_ones(worker):
     bridge = WorkerBridge()
-    await bridge.join(room_id=7, participant_id="ann", deliver=None)
+    await bridge.join(room_id=7, participant_id="ann", session="s1", deliver=None)
     pc = RTCPeerConnection()
     pc.addTrack(EncodedTrack("audio", encoded_clip()))
     pc.addTrack(EncodedTrack("video", encoded_clip()))
@@ -66,7 +66,7 @@ async def test_worker_answers_offers_and_refuses_bad_ones(worker):
             room_id=7, participant_id="ann", sdp="garbage", screen_track_id=""
         )
     with pytest.raises(MediaRejected):
-        await bridge.answer(room_id=7, participant_id="nobody", sdp="v=0")
+        await bridge.answer(room_id=7, participant_id="nobody", sdp="v=0", session="s1")
     await bridge.leave(room_id=7, participant_id="ann")
     await pc.close()
     bridge.listener.cancel()
