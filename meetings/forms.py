@@ -20,15 +20,7 @@ class RoomCreateForm(forms.ModelForm):
 class RoomSettingsForm(forms.ModelForm):
     class Meta:
         model = Room
-        fields = (
-            "name",
-            "is_locked",
-            "lobby_enabled",
-            "max_participants",
-            "screen_share_policy",
-            "chat_enabled",
-            "viewers_may_chat",
-        )
+        fields = Room.SETTINGS_FIELDS
 
 
 class AddMemberForm(forms.Form):

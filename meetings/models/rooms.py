@@ -74,6 +74,18 @@ class Room(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # What a room's moderators may change: the settings page offers exactly
+    # these, and room_update_settings() accepts nothing else.
+    SETTINGS_FIELDS = (
+        "name",
+        "is_locked",
+        "lobby_enabled",
+        "max_participants",
+        "screen_share_policy",
+        "chat_enabled",
+        "viewers_may_chat",
+    )
+
     class Meta:
         ordering = ["name"]
         constraints = [

@@ -71,21 +71,10 @@ def room_create(
     return room
 
 
-_SETTINGS_FIELDS = (
-    "name",
-    "is_locked",
-    "lobby_enabled",
-    "max_participants",
-    "screen_share_policy",
-    "chat_enabled",
-    "viewers_may_chat",
-)
-
-
 def room_update_settings(*, actor: User, room: Room, **changes: object) -> Room:
     """Change a room's policy; each change is written to the moderation log."""
     _require_moderator(actor, room)
-    unknown = set(changes) - set(_SETTINGS_FIELDS)
+    unknown = set(changes) - set(Room.SETTINGS_FIELDS)
     if unknown:
         raise InvalidOperation(f"Unknown room settings: {', '.join(sorted(unknown))}.")
     changed = [f for f, v in changes.items() if getattr(room, f) != v]
