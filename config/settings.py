@@ -242,6 +242,10 @@ LOGGING = {
 
 # Meetings and signaling. Timings are settings so tests can shorten them.
 MEETING_RECONNECT_GRACE = env_int("MEETING_RECONNECT_GRACE", 30, minimum=0, maximum=600)
+# A live connection renews its participant's presence every third of this;
+# a participant whose server process died is let go when it runs out (or
+# when the grace period does, whichever is longer).
+MEETING_PRESENCE_LEASE = env_int("MEETING_PRESENCE_LEASE", 15, minimum=3, maximum=600)
 SIGNALING_PING_INTERVAL = env_int("SIGNALING_PING_INTERVAL", 20, minimum=1, maximum=300)
 SIGNALING_PING_TIMEOUT = env_int("SIGNALING_PING_TIMEOUT", 45, minimum=2, maximum=600)
 # Where the SFU runs (config/sfu_hosting.py): "embedded" in this process,

@@ -13,6 +13,7 @@ import logging
 import secrets
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -20,14 +21,12 @@ from meetings import selectors, services
 from meetings.errors import MeetingError, Refused
 from meetings.models import LobbyRequest, Participant, Room
 from meetings.selectors import RoomAccess
-from signaling import events, payloads
-from signaling.bridge import get_bridge
-from signaling.handlers import announce_departure, deliver, dispatch, on_control
+from signaling import events, payloads, presence, sessions
+from signaling.bridge import MediaRejected, MediaUnavailable, get_bridge
+from signaling.handlers import deliver, dispatch, on_control
 from signaling.ice import ice_servers_for
 from signaling.protocol import (
     CLOSE_CODES,
-    CLOSE_POLICY,
-    CLOSE_TOO_BIG,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     ProtocolError,
@@ -43,25 +42,75 @@ log = logging.getLogger(__name__)
 # messages it is disconnected.
 MESSAGE_RATE, MESSAGE_BURST, FLOOD_LIMIT = 20, 60, 100
 
-# Grace-period timers outlive the consumer that started them; keep references
-# so the event loop does not drop them.
-_background: set[asyncio.Task] = set()
-
-
-def _in_background(coro) -> None:
-    task = asyncio.get_running_loop().create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
 
 class RoomConsumer(AsyncWebsocketConsumer):
     room: Room | None = None
     access: RoomAccess | None = None
     participant: Participant | None = None
     lobby_request: LobbyRequest | None = None
+    liveness: asyncio.Task | None = None
     media_session = ""
-    # connected -> (lobby ->) joined -> closed
-    state = "connected"
+    welcomed = False
+    # connecting -> connected -> (lobby ->) joined -> closed
+    state = "connecting"
+
+    # The boundary
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the connection ends, its timers (and lease) end with it.
+            if self.liveness:
+                self.liveness.cancel()
+
+    async def dispatch(self, message: dict) -> None:
+        """Every event of this connection passes here: the socket's and the
+        channel layer's. An unexpected exception is logged with its traceback
+        and answered; it never kills the connection silently, which would
+        leave a participant listed, holding a seat, with no connection."""
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            log.exception(
+                "room connection %s (%s): %s failed",
+                self.channel_name,
+                self.state,
+                message.get("type"),
+            )
+            if message.get("type") == "websocket.disconnect":
+                raise StopConsumer from None
+            await self.after_failure()
+
+    async def after_failure(self) -> None:
+        try:
+            if self.state == "connecting":
+                self.state = "closed"
+                await self.close()  # refuse the handshake
+            elif self.state in ("connected", "joined") and not self.welcomed:
+                # Half way into the meeting: start again from a clean slate
+                # (4500 is not final: the browser reconnects by itself).
+                await self.refuse("internal", "Joining failed on the server. Retrying…")
+            elif self.state != "closed":
+                await self.send_json(error("internal"))
+        except Exception:
+            log.exception(
+                "room connection %s: could not report a failure", self.channel_name
+            )
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        # Channels discards self.groups before calling disconnect(); if that
+        # fails (Redis away), the departure would never be recorded. Here the
+        # departure comes first and every step is independent.
+        try:
+            await self.disconnect(message.get("code", 1006))
+        except Exception:
+            log.exception("room connection %s: disconnect failed", self.channel_name)
+        raise StopConsumer
+
+    # Connecting
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -84,19 +133,31 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.room, self.access = admission.room, admission.access
         self.wait_in_lobby = admission.wait_in_lobby
+        self.session_key = getattr(self.scope.get("session"), "session_key", "") or ""
+        await self.join_groups(
+            sessions.user_group(self.user.pk),
+            *([sessions.session_group(self.session_key)] if self.session_key else []),
+        )
+        self.state = "connected"
         await self.accept()
         self.liveness = asyncio.get_running_loop().create_task(self.keep_alive())
+        presence.ensure_sweeper()
+
+    async def join_groups(self, *groups: str) -> None:
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.append(group)
 
     # Sending
 
     async def send_json(self, payload: dict) -> None:
         await self.send(text_data=_dumps(payload))
 
-    async def refuse(self, code: str, message: str) -> None:
+    async def refuse(self, code: str, message: str | None = None) -> None:
         """Say why, then close with the code that goes with it."""
         self.state = "closed"
         await self.send_json(error(code, message))
-        await self.close(code=CLOSE_CODES.get(code, CLOSE_POLICY))
+        await self.close(code=CLOSE_CODES[code])
 
     # Receiving
 
@@ -110,13 +171,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             len(bytes_data) if bytes_data is not None else _utf8_length(text_data or "")
         )
         if size > MAX_FRAME_BYTES:
-            self.state = "closed"
-            await self.close(code=CLOSE_TOO_BIG)
+            await self.refuse("too_big", "That message was over 256 KiB: disconnected.")
             return
         if not self.limiter.take():
             self.refused_messages += 1
             if self.refused_messages > FLOOD_LIMIT:
-                await self.refuse_flood()
+                await self.refuse("rate_limited", "Too many messages: disconnected.")
             else:
                 await self.send_json(error("rate_limited"))
             return
@@ -132,11 +192,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_json(error(exc.code, exc.message))
         except MeetingError as exc:
             await self.send_json(error(exc.code, str(exc)))
-
-    async def refuse_flood(self) -> None:
-        self.state = "closed"
-        await self.send_json(error("rate_limited", "Too many messages: disconnected."))
-        await self.close(code=CLOSE_POLICY)
 
     # Entering
 
@@ -187,9 +242,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Names the media of this connection: offers and answers of an
         # earlier connection (a reconnect) can still be in flight.
         self.media_session = secrets.token_urlsafe(12)
-        await self.channel_layer.group_add(
-            events.room_group(self.room.pk), self.channel_name
-        )
+        await self.join_groups(events.room_group(self.room.pk))
         await self.sync_moderator_group()
         if result.replaced_channel:
             await events.control(result.replaced_channel, "replaced")
@@ -200,6 +253,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
         welcome = await database_sync_to_async(self.welcome)(resumed=result.resumed)
         await self.send_json(welcome)
+        self.welcomed = True
         me = next(
             p for p in welcome["participants"] if p["id"] == self.participant.public_id
         )
@@ -207,25 +261,42 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await events.broadcast(
             self.room.pk, {"type": kind, "participant": me}, exclude=self.channel_name
         )
+        await self.start_media()
+
+    async def start_media(self) -> None:
+        """Give this connection's media session a peer on the SFU. Without
+        a media server the meeting goes on (chat, people, moderation); the
+        browser is told, and media starts when the server is back."""
         bridge = get_bridge()
-        await bridge.join(
-            room_id=self.room.pk,
-            participant_id=self.participant.public_id,
-            session=self.media_session,
-            deliver=deliver,
+        try:
+            await bridge.join(
+                room_id=self.room.pk,
+                participant_id=self.participant.public_id,
+                session=self.media_session,
+                deliver=deliver,
+            )
+            # A new peer for the SFU: enforce standing hard mutes again.
+            for kind, muted in (
+                ("audio", self.participant.audio_hard_muted),
+                ("video", self.participant.video_hard_muted),
+            ):
+                if muted:
+                    await bridge.set_muted(
+                        room_id=self.room.pk,
+                        participant_id=self.participant.public_id,
+                        kind=kind,
+                        muted=True,
+                    )
+        except (MediaUnavailable, MediaRejected):
+            await self.send_json(error("media_unavailable"))
+
+    async def restart_media(self) -> None:
+        """The media server came back: a new media session, new peers."""
+        self.media_session = secrets.token_urlsafe(12)
+        await self.send_json(
+            {"type": "media_restart", "media_session": self.media_session}
         )
-        # A reconnect is a new peer for the SFU: enforce standing hard mutes again.
-        for kind, muted in (
-            ("audio", self.participant.audio_hard_muted),
-            ("video", self.participant.video_hard_muted),
-        ):
-            if muted:
-                await bridge.set_muted(
-                    room_id=self.room.pk,
-                    participant_id=self.participant.public_id,
-                    kind=kind,
-                    muted=True,
-                )
+        await self.start_media()
 
     def welcome(self, *, resumed: bool) -> dict:
         room = Room.objects.get(pk=self.room.pk)
@@ -258,51 +329,62 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def sync_moderator_group(self) -> None:
         group = events.moderators_group(self.room.pk)
         if self.access.can_moderate:
-            await self.channel_layer.group_add(group, self.channel_name)
-        else:
+            if group not in self.groups:
+                await self.join_groups(group)
+        elif group in self.groups:
+            self.groups.remove(group)
             await self.channel_layer.group_discard(group, self.channel_name)
 
     # Leaving
 
     async def disconnect(self, code: int) -> None:
+        """Record the departure first, then the rest; each step on its own,
+        so that one failing (the database, Redis) does not skip the others.
+        Whatever is still missed, the participant's lease covers."""
+        self.state = "closed"
         if self.liveness:
             self.liveness.cancel()
-        state, self.state = self.state, "closed"
-        if self.room is None:
-            return
-        await self.channel_layer.group_discard(
-            events.room_group(self.room.pk), self.channel_name
+        steps = []
+        if self.participant is not None:
+            steps.append(self.record_drop)
+        if self.lobby_request is not None:
+            steps.append(self.cancel_lobby_request)
+        steps.append(self.leave_groups)
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("room connection %s: %s failed", self.channel_name, step)
+
+    async def record_drop(self) -> None:
+        ours = await database_sync_to_async(services.participant_disconnected)(
+            participant_id=self.participant.pk, channel_name=self.channel_name
         )
-        await self.channel_layer.group_discard(
-            events.moderators_group(self.room.pk), self.channel_name
+        if ours:  # not replaced, not gone already: keep their place for the grace
+            self.participant.channel_name = ""
+            await events.broadcast(
+                self.room.pk,
+                {"type": "participant_updated", "participant": await self.my_payload()},
+            )
+
+    async def cancel_lobby_request(self) -> None:
+        cancelled = await database_sync_to_async(services.lobby_request_cancel)(
+            request_id=self.lobby_request.pk
         )
-        if state == "joined":
-            ours = await database_sync_to_async(services.participant_disconnected)(
-                participant_id=self.participant.pk, channel_name=self.channel_name
+        if cancelled:
+            await events.to_moderators(
+                self.room.pk,
+                {
+                    "type": "lobby_resolved",
+                    "request_id": self.lobby_request.public_id,
+                    "status": "cancelled",
+                },
             )
-            if ours:
-                self.participant.channel_name = ""
-                await events.broadcast(
-                    self.room.pk,
-                    {
-                        "type": "participant_updated",
-                        "participant": await self.my_payload(),
-                    },
-                )
-                _in_background(_expire_after_grace(self.room.pk, self.participant.pk))
-        elif state == "lobby":
-            cancelled = await database_sync_to_async(services.lobby_request_cancel)(
-                request_id=self.lobby_request.pk
-            )
-            if cancelled:
-                await events.to_moderators(
-                    self.room.pk,
-                    {
-                        "type": "lobby_resolved",
-                        "request_id": self.lobby_request.public_id,
-                        "status": "cancelled",
-                    },
-                )
+
+    async def leave_groups(self) -> None:
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups.clear()
 
     async def my_payload(self) -> dict:
         return payloads.participant(self.participant, self.access.role)
@@ -311,13 +393,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def keep_alive(self) -> None:
         """Ping after SIGNALING_PING_INTERVAL of silence; close after
-        SIGNALING_PING_TIMEOUT without hearing anything."""
+        SIGNALING_PING_TIMEOUT without hearing anything; renew the presence
+        lease every third of MEETING_PRESENCE_LEASE."""
         loop = asyncio.get_running_loop()
         interval = settings.SIGNALING_PING_INTERVAL
         timeout = settings.SIGNALING_PING_TIMEOUT
+        renew_every = settings.MEETING_PRESENCE_LEASE / 3
         pinged_at = 0.0
+        renewed_at = loop.time()
         while True:
-            await asyncio.sleep(min(1.0, interval / 2))
+            await asyncio.sleep(min(1.0, interval / 2, renew_every))
             silent = loop.time() - self.last_heard
             if silent >= timeout:
                 await self.refuse(
@@ -327,6 +412,28 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if silent >= interval and pinged_at < self.last_heard:
                 pinged_at = loop.time()
                 await self.send_json({"type": "ping"})
+            if loop.time() - renewed_at >= renew_every:
+                renewed_at = loop.time()
+                if not await self.renew_lease():
+                    await self.refuse(
+                        "timeout", "The server lost track of your connection."
+                    )
+                    return
+
+    async def renew_lease(self) -> bool:
+        """False when this connection no longer holds its participant."""
+        try:
+            if self.state == "joined":
+                return await database_sync_to_async(services.participant_renew_lease)(
+                    participant_id=self.participant.pk, channel_name=self.channel_name
+                )
+            if self.state == "lobby":
+                await database_sync_to_async(services.lobby_request_renew_lease)(
+                    request_id=self.lobby_request.pk
+                )
+        except Exception:  # the database is away: try again next time
+            log.exception("room connection %s: lease not renewed", self.channel_name)
+        return True
 
     # Channel-layer events (see signaling/events.py)
 
@@ -337,15 +444,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def room_control(self, event: dict) -> None:
         await on_control(self, event["action"], event["data"])
-
-
-async def _expire_after_grace(room_id: int, participant_pk: int) -> None:
-    await asyncio.sleep(settings.MEETING_RECONNECT_GRACE)
-    result = await database_sync_to_async(services.participant_expire)(
-        participant_id=participant_pk
-    )
-    if result is not None:
-        await announce_departure(room_id, result, reason="left")
 
 
 def _utf8_length(text: str) -> int:

@@ -45,3 +45,10 @@ async def control_all(room_id: int, action: str, **data: object) -> None:
     await get_channel_layer().group_send(
         room_group(room_id), {"type": "room.control", "action": action, "data": data}
     )
+
+
+async def control_group(group: str, action: str, **data: object) -> None:
+    """Tell every connection of a group (a user's, a session's)."""
+    await get_channel_layer().group_send(
+        group, {"type": "room.control", "action": action, "data": data}
+    )

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async as db
 from meetings import selectors, services
 from meetings.models import Participant, Role, Room
 from meetings.services import LeaveResult
-from signaling import events, payloads
+from signaling import events, payloads, sessions
 from signaling import protocol as p
 from signaling.bridge import MediaRejected, MediaUnavailable, get_bridge
 from signaling.protocol import CLOSE_CODES, ProtocolError
@@ -427,3 +427,15 @@ async def on_control(consumer: RoomConsumer, action: str, data: dict) -> None:
         )
     elif action == "relay" and consumer.state == "joined":
         await consumer.send_json(data["message"])
+    elif action == "session_ended":
+        await consumer.refuse("session_ended")
+    elif action == "check_session":
+        valid = await db(sessions.session_is_valid)(
+            session_key=consumer.session_key, user_id=consumer.user.pk
+        )
+        if not valid:
+            await consumer.refuse("session_ended")
+    elif action == "media_restart" and consumer.state == "joined":
+        await consumer.restart_media()
+    elif action == "media_lost" and consumer.state == "joined":
+        await consumer.send_json(p.error("media_unavailable"))

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 256 * 1024
 
-# Close codes (4000-4999 are the application's own).
-CLOSE_TOO_BIG = 1009
-CLOSE_POLICY = 1008  # floods and protocol abuse
+# Close codes, by the error ``code`` sent just before the close. The WebSocket
+# library under daphne sends only 1000 and 3000-4999 (1008 and 1009 would be
+# refused and never reach anyone), so every code is the application's own.
 CLOSE_CODES = {
     "sign_in_required": 4001,
     "not_member": 4003,
@@ -32,7 +32,11 @@ CLOSE_CODES = {
     "meeting_ended": 4010,
     "replaced": 4011,
     "timeout": 4012,
+    "session_ended": 4013,
     "unsupported_version": 4400,
+    "too_big": 4413,
+    "rate_limited": 4429,
+    "internal": 4500,
 }
 
 # Error codes the server sends (``error.code``); stable, for clients to act on.
@@ -50,9 +54,15 @@ ERROR_CODES = {
     "hard_muted": "A moderator muted you.",
     "not_muted": "You are not muted by a moderator.",
     "too_long": "The message is too long.",
-    "media_unavailable": "The media server is not available.",
+    "media_unavailable": (
+        "Audio and video are unavailable: the media server cannot be reached. "
+        "They come back by themselves when it is."
+    ),
     "media_rejected": "The media server refused that request.",
     "lobby_waiting": "You are waiting in the lobby.",
+    "too_big": "The message is over 256 KiB.",
+    "internal": "Something went wrong on the server. It has been logged; try again.",
+    "session_ended": "You signed out, or your account changed. Sign in again to rejoin.",
 }
 
 _Id = Annotated[str, StringConstraints(min_length=1, max_length=32)]
@@ -239,6 +249,7 @@ SERVER_MESSAGE_TYPES = (
     "sfu_answer",
     "sfu_candidate",
     "active_speaker",
+    "media_restart",
 )
 
 
@@ -257,6 +268,9 @@ def parse(text: str) -> ClientMessage:
         raise ProtocolError("bad_json") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", "A message must be a JSON object.")
+    if _has_nul(data):
+        # PostgreSQL text cannot hold NUL, and no field has a use for it.
+        raise ProtocolError("bad_message", "Text may not contain NUL characters.")
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", "A message needs a string field `type`.")
@@ -271,6 +285,22 @@ def parse(text: str) -> ClientMessage:
         raise ProtocolError(
             "bad_message", f"{kind}: {where}: {first['msg']}."
         ) from None
+
+
+def _has_nul(data: object) -> bool:
+    # Iterative: a deeply nested message must not exhaust the stack.
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def error(code: str, message: str | None = None, *, ref: str | None = None) -> dict:

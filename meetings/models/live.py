@@ -44,6 +44,11 @@ class Participant(models.Model):
     channel_name = models.CharField(max_length=200, blank=True)
     joined_at = models.DateTimeField(default=timezone.now)
     disconnected_at = models.DateTimeField(null=True, blank=True)
+    # Presence is a lease: the live connection renews it, and a participant
+    # whose lease has run out is let go by any server process. That is what
+    # ends the stay of someone whose process died (kill, crash, restart)
+    # without ever seeing the disconnect.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
     removed = models.BooleanField(default=False)
     audio_on = models.BooleanField(default=False)
@@ -122,6 +127,8 @@ class LobbyRequest(models.Model):
     )
     display_name = models.CharField(max_length=80)
     channel_name = models.CharField(max_length=200, blank=True)
+    # Renewed by the waiting connection, as a participant's lease is.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(
         max_length=10, choices=LobbyStatus.choices, default=LobbyStatus.PENDING
     )

@@ -33,6 +33,16 @@ def _grace() -> timedelta:
     return timedelta(seconds=settings.MEETING_RECONNECT_GRACE)
 
 
+def _live_lease() -> timedelta:
+    """How long a live connection's presence lasts without renewal.
+
+    The connection renews it every third of MEETING_PRESENCE_LEASE, so a
+    participant whose process dies is let go at most this long after its
+    last renewal: within the grace period when the lease is no longer.
+    """
+    return max(_grace(), timedelta(seconds=settings.MEETING_PRESENCE_LEASE))
+
+
 def _open_meeting(room: Room) -> Meeting | None:
     return Meeting.objects.filter(room=room, ended_at__isnull=True).first()
 
@@ -40,6 +50,13 @@ def _open_meeting(room: Room) -> Meeting | None:
 def _present(meeting: Meeting):
     return Participant.objects.filter(
         meeting=meeting, left_at__isnull=True, removed=False
+    )
+
+
+def _lapsed(**filters: object):
+    """Participants still present whose lease has run out."""
+    return Participant.objects.filter(
+        left_at__isnull=True, lease_expires_at__lt=timezone.now(), **filters
     )
 
 
@@ -106,7 +123,8 @@ def _check_entry(
             "This room is locked: only moderators can join right now. Ask one to unlock it.",
             code="locked",
         )
-    if meeting is not None and _present(meeting).count() >= room.max_participants:
+    seated = _present(meeting).exclude(lease_expires_at__lt=timezone.now())
+    if meeting is not None and seated.count() >= room.max_participants:
         raise Refused(
             f"This meeting is full ({room.max_participants} people). Try again later, "
             "or ask a moderator to raise the limit.",
@@ -177,6 +195,7 @@ def participant_join(*, user: User, room: Room, channel_name: str) -> JoinResult
         participant.display_name = user.display_name
         participant.channel_name = channel_name
         participant.disconnected_at = None
+        participant.lease_expires_at = timezone.now() + _live_lease()
         participant.save()
     return JoinResult(
         participant=participant,
@@ -188,16 +207,10 @@ def participant_join(*, user: User, room: Room, channel_name: str) -> JoinResult
 
 
 def _expire_stale(room: Room) -> list[Participant]:
-    """Let go of participants disconnected for longer than the grace period.
-
-    Normally the process that saw the disconnect does this when the grace
-    period ends; this catches those whose process stopped in between.
-    """
-    cutoff = timezone.now() - _grace()
-    stale = Participant.objects.filter(
-        room=room, left_at__isnull=True, channel_name="", disconnected_at__lt=cutoff
-    )
-    return [_leave(participant).participant for participant in stale]
+    """Let go of this room's participants whose lease has run out, before
+    counting seats (the sweep does the same for every room, every second or
+    so; this makes a join never wait for it)."""
+    return [_leave(participant).participant for participant in _lapsed(room=room)]
 
 
 # Leaving
@@ -235,28 +248,55 @@ def participant_disconnected(*, participant_id: int, channel_name: str) -> bool:
 
     Returns False when that connection had already been replaced or had left.
     """
+    now = timezone.now()
     return bool(
         Participant.objects.filter(
             pk=participant_id, channel_name=channel_name, left_at__isnull=True
-        ).update(channel_name="", disconnected_at=timezone.now())
+        ).update(channel_name="", disconnected_at=now, lease_expires_at=now + _grace())
     )
 
 
-def participant_expire(*, participant_id: int) -> LeaveResult | None:
-    """After the grace period: leave, unless the participant came back."""
-    with transaction.atomic():
-        participant = (
-            Participant.objects.select_for_update()
-            .filter(
-                pk=participant_id,
-                left_at__isnull=True,
-                channel_name="",
-                disconnected_at__lte=timezone.now() - _grace() + timedelta(seconds=0.5),
+def participant_renew_lease(*, participant_id: int, channel_name: str) -> bool:
+    """The live connection is still there. False when this connection no
+    longer holds the participant (it left, was let go or was replaced)."""
+    return bool(
+        Participant.objects.filter(
+            pk=participant_id, channel_name=channel_name, left_at__isnull=True
+        ).update(lease_expires_at=timezone.now() + _live_lease())
+    )
+
+
+@dataclass(frozen=True)
+class Lapsed:
+    """What one sweep let go of."""
+
+    left: list[LeaveResult]
+    lobby: list[LobbyRequest]
+
+
+def presence_expire_lapsed() -> Lapsed:
+    """Let go of everyone, in every room, whose lease has run out: people
+    who dropped and did not come back within the grace period, and those
+    whose server process died without seeing them go. Any process may run
+    this; row locks keep two from letting go of the same person twice."""
+    left = []
+    for participant_id in _lapsed().values_list("pk", flat=True):
+        with transaction.atomic():
+            participant = (
+                _lapsed(pk=participant_id)
+                .select_for_update()
+                .select_related("meeting__room")
+                .first()
             )
-            .select_related("meeting__room")
-            .first()
-        )
-        return _leave(participant) if participant else None
+            if participant is not None:
+                left.append(_leave(participant))
+    lobby = []
+    for request in LobbyRequest.objects.filter(
+        status=LobbyStatus.PENDING, lease_expires_at__lt=timezone.now()
+    ):
+        if lobby_request_cancel(request_id=request.pk):
+            lobby.append(request)
+    return Lapsed(left=left, lobby=lobby)
 
 
 def participant_leave(*, participant_id: int, channel_name: str) -> LeaveResult | None:
@@ -286,7 +326,14 @@ def lobby_request_create(*, user: User, room: Room, channel_name: str) -> LobbyR
             user=user,
             display_name=user.display_name,
             channel_name=channel_name,
+            lease_expires_at=timezone.now() + _live_lease(),
         )
+
+
+def lobby_request_renew_lease(*, request_id: int) -> None:
+    LobbyRequest.objects.filter(pk=request_id, status=LobbyStatus.PENDING).update(
+        lease_expires_at=timezone.now() + _live_lease()
+    )
 
 
 def lobby_request_cancel(*, request_id: int) -> bool:

@@ -17,8 +17,6 @@ const $ = (id) => document.getElementById(id);
 // What the user reads when the meeting is over for them, by close code.
 const ENDINGS = {
   1000: ["You left the meeting", "", true],
-  1008: ["Disconnected", "Your browser sent too many messages. Rejoin to continue.", true],
-  1009: ["Disconnected", "Your browser sent a message that was too large. Rejoin to continue.", true],
   4001: ["Please sign in again", "Your session has ended. Rejoin to sign in and come back.", true],
   4003: ["You are not a member of this room", "Ask a moderator of the room for an invite.", false],
   4004: ["This room no longer exists", "", false],
@@ -29,7 +27,10 @@ const ENDINGS = {
   4009: ["You were not let in", "", false],
   4010: ["The meeting has ended", "", false],
   4011: ["You joined from another tab or device", "The meeting continues there. Rejoin to move it back here.", true],
+  4013: ["You were signed out", "You signed out, your password changed or your account was turned off. Sign in again to rejoin.", true],
   4400: ["Parley was updated", "Reload the page to continue.", true],
+  4413: ["Disconnected", "Your browser sent a message that was too large. Rejoin to continue.", true],
+  4429: ["Disconnected", "Your browser sent too many messages. Rejoin to continue.", true],
 };
 
 const MEDIA_RETRY_MS = 5000;
@@ -127,6 +128,12 @@ class Room {
       this.showLobby();
     });
     on("active_speaker", (m) => this.grid.setSpeaker(m.participant_id));
+    on("media_restart", (m) => {
+      // The media server is back after an outage: new peers, new session.
+      this.me.media_session = m.media_session;
+      this.setStatus("Audio and video are back.", "ok");
+      this.rebuildMedia();
+    });
     on("sfu_offer", (m) => {
       // An offer of an earlier media session (before a reconnect) is stale.
       const subscriber = this.subscriber;
@@ -227,6 +234,11 @@ class Room {
       return;
     }
     if (message.code === "hard_muted") this.showControls();
+    if (message.code === "media_unavailable") {
+      // Not a toast: it lasts until media_restart says otherwise.
+      this.setStatus(message.message, "warn");
+      return;
+    }
     if (message.message) toast(message.message, { kind: "warn" });
   }
 

@@ -8,9 +8,10 @@
 export const PROTOCOL_VERSION = 1;
 
 // Close codes after which reconnecting cannot help (docs/protocol.md).
+// 4012 (timeout) and 4500 (internal) are not final: reconnect.
 export const FINAL_CLOSE_CODES = new Set([
-  1000, 1008, 1009, 4001, 4003, 4004, 4005, 4006, 4007, 4008, 4009, 4010, 4011,
-  4400,
+  1000, 4001, 4003, 4004, 4005, 4006, 4007, 4008, 4009, 4010, 4011, 4013, 4400,
+  4413, 4429,
 ]);
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];

@@ -4,14 +4,13 @@ once on the in-memory channel layer and once on Redis (modules opt in with
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 
 import pytest
 from channels.layers import channel_layers
 
-from signaling import consumers
+from signaling import presence
 from signaling.bridge import set_bridge
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -67,15 +66,10 @@ def fast_timings(settings):
 
 
 @pytest.fixture(autouse=True)
-async def settle_background_tasks():
-    """Let grace-period timers finish inside the test's event loop."""
+async def stop_the_sweeper():
+    """The presence sweeper runs for as long as its event loop: the test's."""
     yield
-    loop = asyncio.get_running_loop()
-    mine = [t for t in consumers._background if t.get_loop() is loop]
-    if mine:
-        await asyncio.wait(mine, timeout=5)
-    pending = [t.get_coro() for t in mine if not t.done()]
-    assert not pending, f"background tasks still running after the test: {pending}"
+    await presence.stop_sweeper()
 
 
 @pytest.fixture(autouse=True)

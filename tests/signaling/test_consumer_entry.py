@@ -236,13 +236,15 @@ async def test_stale_participant_of_a_dead_process_is_cleared_on_next_join(
     first = RoomClient(owner, room)
     await first.join()
     meeting = await db(Meeting.objects.get)(room=room)
-    # A participant whose server process died mid-grace: nobody expired them.
+    # A participant whose server process died: it never saw the disconnect,
+    # so the channel is still set, and nobody renewed the lease since.
     ghost = await db(Participant.objects.create)(
         room=room,
         meeting=meeting,
         user=viewer,
         display_name="Ghost",
-        disconnected_at=timezone.now() - timedelta(minutes=5),
+        channel_name="specific.dead-process!abc",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     other = RoomClient(publisher, room)
     welcome = await other.join()

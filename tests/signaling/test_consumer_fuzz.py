@@ -4,7 +4,6 @@ message with a protocol error or a valid reply."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -21,8 +20,13 @@ from meetings.models import (
     Participant,
     Room,
 )
-from signaling import consumers
-from signaling.protocol import CLIENT_MESSAGES, ERROR_CODES, SERVER_MESSAGE_TYPES
+from signaling import consumers, presence
+from signaling.protocol import (
+    CLIENT_MESSAGES,
+    CLOSE_CODES,
+    ERROR_CODES,
+    SERVER_MESSAGE_TYPES,
+)
 from tests.signaling.client import RoomClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,7 +125,8 @@ async def _session(room, publisher, owner_id: str, batch: list[str]) -> int:
             while True:
                 output = await client.ws.receive_output(3)
                 if output["type"] == "websocket.close":
-                    assert output["code"] in (1000, 1008), output  # left, or flooded
+                    # left, or flooded
+                    assert output["code"] in (1000, CLOSE_CODES["rate_limited"]), output
                     return acks
                 message = json.loads(output["text"])
                 assert message["type"] in SERVER_TYPES, message
@@ -133,10 +138,7 @@ async def _session(room, publisher, owner_id: str, batch: list[str]) -> int:
                     break
     finally:
         await client.close()
-        loop = asyncio.get_running_loop()
-        mine = [t for t in consumers._background if t.get_loop() is loop]
-        if mine:
-            await asyncio.wait(mine, timeout=5)
+        await presence.stop_sweeper()
     return acks
 
 

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async as db
 
 from meetings.models import ChatMessage, Participant, Room
 from signaling.bridge import NoMediaBridge, set_bridge
-from signaling.protocol import MAX_FRAME_BYTES
+from signaling.protocol import CLOSE_CODES, MAX_FRAME_BYTES
 from tests.signaling.client import RoomClient
 
 pytestmark = [
@@ -269,12 +269,15 @@ async def test_binary_frames_are_refused_politely(pair):
     await second.error("bad_message")
 
 
-async def test_oversized_frame_closes_with_1009(pair):
+async def test_oversized_frame_is_explained_then_closed_with_4413(pair):
+    """1009 would be the natural code, but daphne's WebSocket library refuses
+    to send it: the close would never reach the browser."""
     _, second = pair
     await second.send_raw(
         json.dumps({"type": "chat_send", "text": "x" * MAX_FRAME_BYTES})
     )
-    await second.closed(1009)
+    await second.closed(CLOSE_CODES["too_big"])
+    assert second.seen[-1]["code"] == "too_big"
     assert await db(ChatMessage.objects.count)() == 0
 
 
@@ -284,7 +287,7 @@ async def test_multibyte_frames_are_measured_in_bytes(pair):
     await second.send_raw(
         json.dumps({"type": "chat_send", "text": "😀" * 70_000}, ensure_ascii=False)
     )
-    await second.closed(1009)
+    await second.closed(CLOSE_CODES["too_big"])
 
 
 async def test_floods_are_rate_limited_then_closed(pair):
@@ -295,14 +298,15 @@ async def test_floods_are_rate_limited_then_closed(pair):
     while True:
         output = await second.ws.receive_output(3)
         if output["type"] == "websocket.close":
-            assert output["code"] == 1008
+            assert output["code"] == CLOSE_CODES["rate_limited"]
             break
         message = json.loads(output["text"])
         codes.append(message.get("code", message["type"]))
     # The burst is answered, the rest refused, and then the connection closed.
     assert 55 <= codes.count("pong") < 100
     assert codes.count("rate_limited") > 50
-    await second.ws.disconnect(1008)
+    assert codes[-1] == "rate_limited"  # the last word says why
+    await second.ws.disconnect(CLOSE_CODES["rate_limited"])
 
 
 async def test_embedded_sfu_answers_a_real_offer(room, publisher, settings):
