@@ -25,6 +25,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidStateError, OperationError
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
@@ -119,6 +120,10 @@ def _prefer_codec(transceiver: RTCRtpTransceiver) -> None:
 
 
 class SFU:
+    """Rooms of peers. One peer's failure stays its own: a connection that
+    closes or fails takes its peer out of the room at once, and an error in
+    one peer's negotiation drops that peer, never another's request."""
+
     def __init__(
         self,
         *,
@@ -139,7 +144,7 @@ class SFU:
 
     # Lifecycle
 
-    def _new_pc(self, peer_id: str, name: str) -> RTCPeerConnection:
+    def _new_pc(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(
             RTCConfiguration(
                 iceServers=self.ice_servers,
@@ -149,16 +154,48 @@ class SFU:
             )
         )
         self.peer_connections.add(pc)
+        return pc
 
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            log.info("%s %s connectionState %s", peer_id, name, pc.connectionState)
-            if pc.connectionState == "failed":
-                await pc.close()
-            if pc.connectionState == "closed":
+    def _watch(self, peer: Peer, pc: RTCPeerConnection, name: str) -> None:
+        """Take ``peer`` out of its room as soon as ``pc`` closes or fails.
+
+        A closed tab closes its connections (or they fail when consent
+        expires) long before signaling gives up on the participant; until
+        then nobody may subscribe through, or offer on, a dead connection.
+        aiortc marks a closing connection's signaling state ``closed`` first
+        and its connection state only once it has stopped, so both count.
+        """
+
+        def on_signaling_state() -> None:
+            if pc.signalingState == "closed":
+                self._lost(peer, f"{name} connection closed")
+
+        def on_connection_state() -> None:
+            state = pc.connectionState
+            log.info("%s %s connectionState %s", peer.id, name, state)
+            if state in ("failed", "closed"):
+                self._lost(peer, f"{name} connection {state}")
+            if state == "closed":
                 self.peer_connections.discard(pc)
 
-        return pc
+        # Plain functions, run as the state changes (a coroutine would run
+        # later, when the state may have moved on).
+        pc.on("signalingstatechange", on_signaling_state)
+        pc.on("connectionstatechange", on_connection_state)
+
+    def _lost(self, peer: Peer, why: str) -> None:
+        if self._is_current(peer):
+            log.warning("%s: %s; out of room %s", peer.id, why, peer.room.id)
+            self._drop(peer)
+        else:
+            # Left or replaced: its other connection may still be open.
+            self._spawn(self._close_connections(peer))
+
+    def _drop(self, peer: Peer) -> None:
+        """Take ``peer`` out of its room now and close its connections. The
+        participant is without media until signaling joins it again."""
+        self._remove_peer(peer.room, peer)
+        self._spawn(self._close_connections(peer))
 
     async def join(
         self, *, room_id: int, participant_id: str, session: str, deliver: Deliver
@@ -176,16 +213,18 @@ class SFU:
                 self._speakers(room)
             )
         replaced = room.peers.get(participant_id)
-        if replaced is not None:
-            self._remove_peer(room, replaced)
+        down = self._new_pc()
         peer = Peer(
             id=participant_id,
             room=room,
             deliver=deliver,
-            down=self._new_pc(participant_id, "down"),
+            down=down,
             session=session,
         )
+        self._watch(peer, down, "down")
         room.peers[participant_id] = peer
+        if replaced is not None:
+            self._remove_peer(room, replaced)  # after: the room is never empty
         for up in room.tracks():
             self._subscribe(peer, up)
         if replaced is not None:
@@ -206,16 +245,13 @@ class SFU:
         if peer is None:
             return
         self._remove_peer(room, peer)
-        if not room.peers:
-            await self.close_room(room_id=room_id)
         await self._close_connections(peer)
 
     async def close_room(self, *, room_id: int) -> None:
-        room = self.rooms.pop(room_id, None)
+        room = self.rooms.get(room_id)
         if room is None:
             return
-        if room.speaker_task:
-            room.speaker_task.cancel()
+        self._end_room(room)
         peers = list(room.peers.values())
         for peer in peers:
             self._remove_peer(room, peer, renegotiate=False)
@@ -229,25 +265,40 @@ class SFU:
         for pc in list(self.peer_connections):
             await pc.close()
         self.peer_connections.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _end_room(self, room: Room) -> None:
+        if self.rooms.get(room.id) is room:
+            del self.rooms[room.id]
+        if room.speaker_task:
+            room.speaker_task.cancel()
 
     def _remove_peer(self, room: Room, peer: Peer, *, renegotiate: bool = True) -> None:
         """Take ``peer`` out of the room at once: its tracks end for the
-        others, its subscriptions stop. Its connections are closed after."""
+        others, its subscriptions stop. Its connections are closed after.
+        The last one out ends the room."""
         if room.peers.get(peer.id) is peer:
             del room.peers[peer.id]
-            room.speakers.forget(peer.id)
+        room.speakers.forget(peer.id)
         for up in list(peer.published.values()):
             self._unpublish(room, up, renegotiate=renegotiate)
         peer.published.clear()
         for _transceiver, down in peer.subscriptions.values():
             down.stop()
         peer.subscriptions.clear()
+        if not room.peers:
+            self._end_room(room)
 
     async def _close_connections(self, peer: Peer) -> None:
         for pc in (peer.up, peer.down):
-            if pc is not None:
+            if pc is None:
+                continue
+            try:
                 await pc.close()
-                self.peer_connections.discard(pc)
+            except Exception:  # one bad close must not keep the rest open
+                log.exception("%s: closing a connection", peer.id)
+            self.peer_connections.discard(pc)
 
     def _is_current(self, peer: Peer) -> bool:
         """False once ``peer`` has left or been replaced by a reconnect."""
@@ -264,21 +315,25 @@ class SFU:
         peer.screen_track_id = screen_track_id
         peer.up_track_ids = msid_track_ids(sdp)
         if peer.up is None:
-            peer.up = self._new_pc(participant_id, "up")
+            peer.up = self._new_pc()
+            self._watch(peer, peer.up, "up")
             peer.up.on("track", lambda track: self._on_up_track(peer, track))
+        up = peer.up
         try:
-            await peer.up.setRemoteDescription(
-                RTCSessionDescription(sdp=sdp, type="offer")
-            )
-        except ValueError as exc:
+            await up.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            for transceiver in up.getTransceivers():
+                if transceiver.kind in CODECS:
+                    _prefer_codec(transceiver)
+            if self._is_current(peer):
+                self._end_unsent_tracks(peer)
+            await up.setLocalDescription(await up.createAnswer())
+        except (ValueError, OperationError) as exc:
             raise SfuError(f"unusable offer: {exc}") from exc
-        for transceiver in peer.up.getTransceivers():
-            if transceiver.kind in CODECS:
-                _prefer_codec(transceiver)
-        self._end_unsent_tracks(peer)
-        answer = await peer.up.createAnswer()
-        await peer.up.setLocalDescription(answer)
-        return self._announce(peer.up.localDescription.sdp)
+        except InvalidStateError as exc:
+            raise SfuError(f"{participant_id}'s connection has closed") from exc
+        if not self._is_current(peer):
+            raise SfuError(f"{participant_id} left while publishing")
+        return self._announce(up.localDescription.sdp)
 
     def _on_up_track(self, peer: Peer, track) -> None:
         if not self._is_current(peer):
@@ -312,9 +367,9 @@ class SFU:
         )
         peer.published[source] = up
         log.info("%s publishes %s", peer.id, up.id)
-        for other in peer.room.peers.values():
-            if other is not peer:
-                self._subscribe(other, up)
+        # A copy: a subscriber that fails here leaves the room meanwhile.
+        for other in list(peer.room.peers.values()):
+            if other is not peer and self._subscribe(other, up):
                 self._schedule_offer(other)
 
     def _end_unsent_tracks(self, peer: Peer) -> None:
@@ -351,19 +406,30 @@ class SFU:
 
     # Subscribing (down)
 
-    def _subscribe(self, peer: Peer, up: UpTrack) -> None:
+    def _subscribe(self, peer: Peer, up: UpTrack) -> bool:
+        """Subscribe ``peer`` to ``up``; True if its down offer must change.
+        If that fails, ``peer`` alone pays: it is dropped, and the caller (a
+        publisher, a joiner) carries on."""
         if up.id in peer.subscriptions or up.owner_id == peer.id:
-            return
-        down = DownTrack(up, subscriber_id=peer.id)
-        # A new transceiver each time: a stopped sender cannot be reused.
-        transceiver = peer.down.addTransceiver(down, direction="sendonly")
-        transceiver.sender._stream_id = up.stream_id
-        _prefer_codec(transceiver)
-        tap_sender(
-            transceiver.sender, kind=up.kind, on_keyframe_request=down.request_keyframe
-        )
+            return False
+        try:
+            down = DownTrack(up, subscriber_id=peer.id)
+            # A new transceiver each time: a stopped sender cannot be reused.
+            transceiver = peer.down.addTransceiver(down, direction="sendonly")
+            transceiver.sender._stream_id = up.stream_id
+            _prefer_codec(transceiver)
+            tap_sender(
+                transceiver.sender,
+                kind=up.kind,
+                on_keyframe_request=down.request_keyframe,
+            )
+        except Exception:
+            log.exception("%s: cannot subscribe to %s; dropped", peer.id, up.id)
+            self._drop(peer)
+            return False
         peer.subscriptions[up.id] = (transceiver, down)
         up.subscribe(down)
+        return True
 
     def _schedule_offer(self, peer: Peer) -> None:
         """Offer once for all the tracks subscribed in this turn of the event
@@ -380,26 +446,36 @@ class SFU:
         self._spawn(offer())
 
     async def _offer_down(self, peer: Peer) -> None:
+        """Offer ``peer`` its down connection as it is now. Never raises: a
+        peer that cannot be offered to (its connection or signaling is gone)
+        is dropped, and whoever caused the offer is not disturbed."""
         if not self._is_current(peer):
             return
         if peer.negotiating:
             peer.renegotiate = True
             return
         peer.negotiating, peer.renegotiate = True, False
-        offer = await peer.down.createOffer()
-        await peer.down.setLocalDescription(offer)
-        log.info("%s is offered %s", peer.id, sorted(peer.subscriptions))
-        if not self._is_current(peer):
-            return  # replaced while the offer was made: the new peer gets its own
-        await peer.deliver(
-            peer.id,
-            {
-                "type": "sfu_offer",
-                "pc": "down",
-                "sdp": self._announce(peer.down.localDescription.sdp),
-                "session": peer.session,
-            },
-        )
+        try:
+            offer = await peer.down.createOffer()
+            await peer.down.setLocalDescription(offer)
+            log.info("%s is offered %s", peer.id, sorted(peer.subscriptions))
+            if not self._is_current(peer):
+                return  # replaced while the offer was made: the new peer gets its own
+            await peer.deliver(
+                peer.id,
+                {
+                    "type": "sfu_offer",
+                    "pc": "down",
+                    "sdp": self._announce(peer.down.localDescription.sdp),
+                    "session": peer.session,
+                },
+            )
+        except Exception:
+            if self._is_current(peer):
+                log.exception("%s: the down offer failed; dropped", peer.id)
+                self._drop(peer)
+            else:
+                log.info("%s: offer abandoned, the peer has gone", peer.id)
 
     async def answer(
         self, *, room_id: int, participant_id: str, sdp: str, session: str
@@ -418,8 +494,10 @@ class SFU:
             await peer.down.setRemoteDescription(
                 RTCSessionDescription(sdp=sdp, type="answer")
             )
-        except ValueError as exc:
+        except (ValueError, OperationError) as exc:
             raise SfuError(f"unusable answer: {exc}") from exc
+        except InvalidStateError as exc:
+            raise SfuError(f"{participant_id}'s connection has closed") from exc
         peer.negotiating = False
         declined = [
             track_id
@@ -454,7 +532,10 @@ class SFU:
             raise SfuError(f"unusable candidate: {exc}") from exc
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = sdp_mline_index
-        await connection.addIceCandidate(parsed)
+        try:
+            await connection.addIceCandidate(parsed)
+        except InvalidStateError as exc:
+            raise SfuError(f"{participant_id}'s connection has closed") from exc
 
     # Moderation
 
@@ -492,9 +573,19 @@ class SFU:
                         log.exception("active speaker to %s", peer.id)
 
     def stats(self) -> dict:
+        """What the SFU holds: rooms, open peer connections, pending tasks,
+        each room's peers (with the state of their connections and the size
+        of their last down offer) and frames in and out per track."""
         return {
             "rooms": len(self.rooms),
             "peer_connections": len(self.peer_connections),
+            "tasks": len(self._tasks),
+            "peers": {
+                room.id: {
+                    peer.id: self._peer_stats(peer) for peer in room.peers.values()
+                }
+                for room in self.rooms.values()
+            },
             "tracks": {
                 up.id: {
                     "in": up.frames_in,
@@ -504,6 +595,19 @@ class SFU:
                 for room in self.rooms.values()
                 for up in room.tracks()
             },
+        }
+
+    @staticmethod
+    def _peer_stats(peer: Peer) -> dict:
+        return {
+            "up": peer.up.connectionState if peer.up else None,
+            "down": peer.down.connectionState,
+            "published": sorted(up.id for up in peer.published.values()),
+            "subscriptions": len(peer.subscriptions),
+            "m_sections": len(peer.down.getTransceivers()),
+            "offer_bytes": len(peer.down.localDescription.sdp)
+            if peer.down.localDescription
+            else 0,
         }
 
     def _announce(self, sdp: str) -> str:

@@ -199,6 +199,7 @@ class MediaClient:
         self.joined_at = 0.0
         self._tasks: set[asyncio.Task] = set()
         self._negotiation = asyncio.Lock()
+        self.closed = False
 
     @staticmethod
     def _pc() -> RTCPeerConnection:
@@ -258,7 +259,7 @@ class MediaClient:
     async def _deliver(self, participant_id: str, message: dict) -> None:
         if message["type"] == "active_speaker":
             self.speakers.append(message["participant_id"])
-        elif message["type"] == "sfu_offer":
+        elif message["type"] == "sfu_offer" and not self.closed:
             self.offers += 1
             # Answer outside the SFU's call, as a browser would.
             task = asyncio.get_running_loop().create_task(self._answer(message["sdp"]))
@@ -331,7 +332,13 @@ class MediaClient:
         await self.sfu.leave(room_id=self.room_id, participant_id=self.id)
         await self.close()
 
+    async def drop(self) -> None:
+        """Vanish as a closed tab does: the peer connections close, and the
+        SFU is not told (signaling calls ``leave`` only after a grace period)."""
+        await self.close()
+
     async def close(self) -> None:
+        self.closed = True
         for task in list(self._tasks):
             task.cancel()
         for pc in (self.up, self.down):
