@@ -50,12 +50,14 @@ async def sweep_once() -> int:
 
 
 async def _sweep_forever() -> None:
+    # At once first: a process that starts after another died has its
+    # participants to let go.
     while True:
-        await asyncio.sleep(sweep_interval())
         try:
             await sweep_once()
         except Exception:  # a database hiccup must not end the sweeping
             log.exception("presence sweep failed; trying again")
+        await asyncio.sleep(sweep_interval())
 
 
 def ensure_sweeper() -> None:
