@@ -11,11 +11,11 @@ django_http = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from config.sfu_hosting import make_bridge  # noqa: E402
 from signaling.bridge import set_bridge_factory  # noqa: E402
+from signaling.origin import SameOriginValidator  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 
 set_bridge_factory(make_bridge)
@@ -28,9 +28,10 @@ if settings.SERVE_STATIC:
 application = ProtocolTypeRouter(
     {
         "http": django_http,
-        # Origin must be one of ALLOWED_HOSTS: another site cannot open a
-        # socket with our user's cookies (cross-site WebSocket hijacking).
-        "websocket": AllowedHostsOriginValidator(
+        # Origin must be exactly our page's origin (scheme, host and port):
+        # another site, or another port of ours, cannot open a socket with
+        # our user's cookies (cross-site WebSocket hijacking).
+        "websocket": SameOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }
