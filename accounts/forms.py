@@ -4,23 +4,41 @@ from django.contrib.auth.forms import BaseUserCreationForm
 from accounts.models import User
 
 
-class SignUpForm(BaseUserCreationForm):
-    class Meta:
-        model = User
-        fields = ("email", "display_name")
-        help_texts = {"display_name": "Shown to others in meetings."}
+class SignUpForm(forms.Form):
+    """The first step of sign-up: only the address, where the link goes.
+
+    Whether the address is registered is deliberately not checked here: the
+    page must look the same either way (the e-mail tells the owner).
+    """
+
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+        help_text="We’ll send you a link to finish signing up.",
+    )
 
     def clean_email(self) -> str:
-        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                "An account with this address already exists. Sign in, or reset "
-                "your password if you have forgotten it."
-            )
-        return email
+        return User.objects.normalize_email(self.cleaned_data["email"]).lower()
+
+
+class SignUpFinishForm(BaseUserCreationForm):
+    """The second step, reached from the e-mailed link: name and password.
+
+    ``instance`` carries the address from the link, so that the password
+    validators can refuse a password that resembles it.
+    """
+
+    class Meta:
+        model = User
+        fields = ("display_name",)
+        help_texts = {"display_name": "Shown to others in meetings."}
 
     def clean_display_name(self) -> str:
-        return self.cleaned_data["display_name"].strip()
+        name = self.cleaned_data["display_name"].strip()
+        if not name:
+            raise forms.ValidationError("Enter the name others should see.")
+        return name
 
 
 class ProfileForm(forms.ModelForm):

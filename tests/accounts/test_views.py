@@ -7,49 +7,6 @@ from django.urls import reverse
 from accounts.models import User
 from tests.conftest import PASSWORD
 
-SIGNUP = {
-    "email": "Grace@Example.org",
-    "display_name": "  Grace Hopper ",
-    "password1": PASSWORD,
-    "password2": PASSWORD,
-}
-
-
-def test_signup_creates_an_account_and_signs_in(client, db):
-    response = client.post(reverse("signup"), SIGNUP)
-    assert response["Location"] == reverse("home")
-    user = User.objects.get()
-    assert (user.email, user.display_name) == ("grace@example.org", "Grace Hopper")
-    assert (
-        "Welcome to Parley, Grace Hopper"
-        in client.get(reverse("home")).content.decode()
-    )
-
-
-def test_signup_refuses_a_taken_address_and_says_what_to_do(client, make_user):
-    make_user("Grace", email="grace@example.org")
-    response = client.post(reverse("signup"), SIGNUP)
-    assert response.status_code == 200
-    assert "reset your password" in response.content.decode()
-    assert User.objects.count() == 1
-
-
-def test_signup_refuses_weak_or_mismatched_passwords(client, db):
-    response = client.post(reverse("signup"), {**SIGNUP, "password2": "different"})
-    assert response.status_code == 200
-    response = client.post(
-        reverse("signup"), {**SIGNUP, "password1": "12345678", "password2": "12345678"}
-    )
-    assert "too common" in response.content.decode()
-    assert not User.objects.exists()
-
-
-def test_signup_ignores_an_offsite_next(client, db):
-    response = client.post(
-        reverse("signup"), {**SIGNUP, "next": "https://evil.example/"}
-    )
-    assert response["Location"] == reverse("home")
-
 
 def test_sign_in_and_out(client, make_user):
     user = make_user("Grace", email="grace@example.org")

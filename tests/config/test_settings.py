@@ -55,12 +55,42 @@ def test_production_defaults_are_secure():
 def test_embedded_defaults():
     result = _setting(
         {"DEBUG": "1"},
-        "s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND']",
+        "s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], "
+        "s.CACHES['default']['BACKEND']",
     )
     assert result.stdout.split() == [
         "django.db.backends.sqlite3",
         "channels.layers.InMemoryChannelLayer",
+        "django.core.cache.backends.locmem.LocMemCache",
     ], result.stderr
+
+
+def test_sign_in_lockout_and_email_limits_defaults():
+    result = _setting(
+        PRODUCTION,
+        "s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME.total_seconds(), "
+        "s.AXES_LOCKOUT_PARAMETERS, s.AXES_RESET_ON_SUCCESS, s.TRUSTED_PROXY_COUNT, "
+        "s.ACCOUNT_EMAILS_PER_IP, s.ACCOUNT_EMAILS_PER_ADDRESS",
+    )
+    assert result.stdout.strip() == (
+        "5 900.0 [['username', 'ip_address']] True 0 10 3"
+    ), result.stderr
+
+
+def test_lockout_and_limits_come_from_the_environment():
+    result = _setting(
+        {
+            **PRODUCTION,
+            "AXES_FAILURE_LIMIT": "8",
+            "AXES_COOLOFF_MINUTES": "60",
+            "TRUSTED_PROXY_COUNT": "1",
+            "ACCOUNT_EMAILS_PER_IP": "20",
+            "ACCOUNT_EMAILS_PER_ADDRESS": "5",
+        },
+        "s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME.total_seconds(), "
+        "s.TRUSTED_PROXY_COUNT, s.ACCOUNT_EMAILS_PER_IP, s.ACCOUNT_EMAILS_PER_ADDRESS",
+    )
+    assert result.stdout.strip() == "8 3600.0 1 20 5", result.stderr
 
 
 def test_redis_url_selects_the_redis_layer_and_database_url_postgres():
@@ -71,9 +101,11 @@ def test_redis_url_selects_the_redis_layer_and_database_url_postgres():
             "DATABASE_URL": "postgres://parley:pw@db.internal:5432/parley",
         },
         "s.CHANNEL_LAYERS['default'], s.DATABASES['default']['ENGINE'], "
-        "s.DATABASES['default']['HOST']",
+        "s.DATABASES['default']['HOST'], s.CACHES['default']",
     )
     assert "channels_redis.core.RedisChannelLayer" in result.stdout
+    assert "'BACKEND': 'django.core.cache.backends.redis.RedisCache'" in result.stdout
+    assert "'LOCATION': 'redis://127.0.0.1:6379/3'" in result.stdout
     assert "'address': 'redis://127.0.0.1:6379/3'" in result.stdout
     assert "'socket_timeout': None" in result.stdout
     assert "django.db.backends.postgresql db.internal" in result.stdout
@@ -107,6 +139,15 @@ def test_secret_key_can_come_from_a_file(tmp_path):
         ({"DEBUG": "1", "LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"DEBUG": "1", "EMAIL_URL": "pigeon://coop"}, "EMAIL_URL"),
         ({"DEBUG": "1", "SECRET_KEY_FILE": "/nonexistent/secret"}, "SECRET_KEY_FILE"),
+        ({"DEBUG": "1", "AXES_FAILURE_LIMIT": "five"}, "AXES_FAILURE_LIMIT"),
+        ({"DEBUG": "1", "AXES_FAILURE_LIMIT": "0"}, "AXES_FAILURE_LIMIT"),
+        ({"DEBUG": "1", "AXES_COOLOFF_MINUTES": "0"}, "AXES_COOLOFF_MINUTES"),
+        ({"DEBUG": "1", "TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT"),
+        ({"DEBUG": "1", "ACCOUNT_EMAILS_PER_IP": "0"}, "ACCOUNT_EMAILS_PER_IP"),
+        (
+            {"DEBUG": "1", "ACCOUNT_EMAILS_PER_ADDRESS": "many"},
+            "ACCOUNT_EMAILS_PER_ADDRESS",
+        ),
     ],
 )
 def test_wrong_values_stop_the_start_naming_the_variable(env, variable):

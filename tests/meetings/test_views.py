@@ -1,6 +1,8 @@
+import re
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
@@ -295,14 +297,16 @@ def test_anonymous_invite_follower_can_sign_up_and_come_back(client, room, owner
     url = reverse("invite_accept", args=[invite_token(invite)])
     login_page = client.get(url, follow=True).content.decode()
     assert "Create an account" in login_page
+    client.post(reverse("signup"), {"email": "newcomer@example.org", "next": url})
+    link = re.search(
+        r"http://testserver(/accounts/signup/finish/\S+/)", mail.outbox[0].body
+    )[1]
     response = client.post(
-        reverse("signup"),
+        link,
         {
-            "email": "newcomer@example.org",
             "display_name": "Nina Newcomer",
             "password1": "a-long-test-password-42",
             "password2": "a-long-test-password-42",
-            "next": url,
         },
     )
     assert response["Location"] == url
