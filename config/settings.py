@@ -9,6 +9,7 @@ A wrong value stops the start with a message that names the variable.
 from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "axes",
+    "csp",
     "accounts",
     "meetings",
     "signaling",
@@ -74,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.middleware.PermissionsPolicyMiddleware",
     # Last, as django-axes asks: it turns a lockout into our lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -236,6 +240,44 @@ AXES_DISABLE_ACCESS_LOG = True
 # requests from one client address, and for one target address.
 ACCOUNT_EMAILS_PER_IP = env_int("ACCOUNT_EMAILS_PER_IP", 10, minimum=1)
 ACCOUNT_EMAILS_PER_ADDRESS = env_int("ACCOUNT_EMAILS_PER_ADDRESS", 3, minimum=1)
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own
+# static files, no inline code; media from the camera and our own origin.
+# 'self' also covers the same-origin ws:/wss: signaling socket (CSP Level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:", "mediastream:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Permissions-Policy (config/middleware.py): the meeting may use the camera,
+# microphone and screen capture of this origin; nothing else that matters.
+# Only features Chromium knows: it logs an error for any other.
+PERMISSIONS_POLICY = {
+    "camera": ["self"],
+    "microphone": ["self"],
+    "display-capture": ["self"],
+    "geolocation": [],
+    "payment": [],
+    "usb": [],
+    "serial": [],
+    "hid": [],
+    "midi": [],
+    "accelerometer": [],
+    "gyroscope": [],
+    "magnetometer": [],
+    "xr-spatial-tracking": [],
+    "idle-detection": [],
+}
 
 # Network traversal (see docs/settings.md). TURN credentials are minted per
 # user from TURN_SECRET (coturn's use-auth-secret) and expire after

@@ -32,6 +32,20 @@ CHROMIUM_FLAGS = [
     "--auto-select-desktop-capture-source=Entire screen",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+# Installed in every page before its own scripts: a Content-Security-Policy
+# violation (an inline script or style, a blocked connection) is logged as an
+# error that names the directive and what was blocked, so that the
+# no_csp_violations fixture sees it even where Chromium's own message is terse.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(
+    `Content Security Policy violation: ${e.effectiveDirective} blocked ` +
+    `${e.blockedURI || "inline code"} at ${e.sourceFile || location.href}:` +
+    `${e.lineNumber} (${(e.sample || "").slice(0, 80)})`
+  );
+}, true);
+"""
 VIEWPORTS = {"laptop": (1280, 800), "phone": (390, 844)}
 
 
@@ -39,6 +53,57 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.path):
             item.add_marker(pytest.mark.e2e)
+
+
+class CspWatch:
+    """Collects CSP violations (and Permissions-Policy header errors) from
+    every browser context the tests create."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+
+    def attach(self, context) -> None:
+        context.add_init_script(CSP_LISTENER)
+        context.on("console", self._on_console)
+
+    def _on_console(self, message) -> None:
+        # Chromium's own reports of a blocked resource, our listener's, and a
+        # Permissions-Policy header it cannot read ("Unrecognized feature").
+        if any(
+            marker in message.text
+            for marker in ("Content Security Policy", "Permissions-Policy")
+        ):
+            url = (message.location or {}).get("url", "")
+            self.violations.append(f"{url}: {message.text}")
+
+
+csp_watch = CspWatch()
+
+
+def _watching_csp(browser) -> None:
+    """Every context made by ``browser.new_context`` reports to ``csp_watch``."""
+    native = browser.new_context
+
+    def new_context(*args, **kwargs):
+        context = native(*args, **kwargs)
+        csp_watch.attach(context)
+        return context
+
+    browser.new_context = new_context
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations() -> Iterator[None]:
+    """Fails a browser test on any Content-Security-Policy violation in any
+    page it opened (Parley's pages and the admin run under a strict CSP:
+    no inline scripts, styles or event handlers)."""
+    csp_watch.violations.clear()
+    yield
+    found, csp_watch.violations[:] = list(csp_watch.violations), []
+    if found:
+        pytest.fail(
+            "Content-Security-Policy violations:\n" + "\n".join(found), pytrace=False
+        )
 
 
 # Module scope: Playwright's sync API keeps an event loop running in this
@@ -56,6 +121,7 @@ def browser() -> Iterator[object]:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
         )
+        _watching_csp(browser)
         yield browser
         browser.close()
 

@@ -3,9 +3,11 @@ errors, nothing overflows sideways, and a screenshot is kept to look at."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,7 +20,7 @@ from meetings.models import (
     invite_token,
 )
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import VIEWPORTS
+from tests.e2e.conftest import VIEWPORTS, csp_watch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,9 +90,82 @@ def test_signed_out_pages(browser, live_server, screenshot_dir, size, db):
         "signup": reverse("signup"),
         "password-reset": reverse("password_reset"),
         "password-reset-done": reverse("password_reset_done"),
+        "admin-login": reverse("admin:login"),
     }.items():
         _check(page, live_server.url + path, name, size, screenshot_dir)
     context.close()
+
+
+def test_sign_up_through_the_pages(browser, live_server, screenshot_dir, db):
+    """The e-mailed link, read from the test outbox, finishes the sign-up
+    and goes where the person was heading."""
+    base = live_server.url
+    width, height = VIEWPORTS["laptop"]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    target = reverse("room_create")
+    _check(
+        page,
+        f"{base}{reverse('signup')}?next={target}",
+        "signup",
+        "laptop",
+        screenshot_dir,
+    )
+    page.fill("input[name=email]", "nina@example.org")
+    page.click("button[type=submit]")
+    page.wait_for_url(base + reverse("signup_sent"))
+    assert "Check your inbox: we sent a link to finish signing up" in page.content()
+    page.screenshot(path=str(screenshot_dir / "signup-sent-laptop.png"))
+    link = re.search(r"http://\S+/accounts/signup/finish/\S+/", mail.outbox[-1].body)[0]
+    _check(page, link, "signup-finish", "laptop", screenshot_dir)
+    page.fill("input[name=display_name]", "Nina Newcomer")
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + target)
+    assert "Welcome to Parley, Nina Newcomer" in page.content()
+    _check(page, link, "signup-link-used", "laptop", screenshot_dir, 410)
+    context.close()
+
+
+def test_lockout_page(browser, live_server, screenshot_dir, owner):
+    base = live_server.url
+    width, height = VIEWPORTS["phone"]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(base + reverse("login"))
+    for _ in range(5):
+        page.fill("input[name=username]", owner.email)
+        page.fill("input[name=password]", "not-the-password")
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+    assert "Too many failed sign-ins. Wait 15 minutes" in page.content()
+    page.screenshot(path=str(screenshot_dir / "locked-out-phone.png"), full_page=True)
+    page.get_by_role("link", name="Reset your password").click()
+    page.wait_for_url(base + reverse("password_reset"))
+    context.close()
+
+
+def test_the_csp_watch_catches_inline_code(browser, live_server, db):
+    """The guard every browser test runs under does see a violation."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(live_server.url + reverse("login"))
+    page.evaluate(
+        """() => {
+          const s = document.createElement("script");
+          s.textContent = "window.ran = true";
+          document.head.append(s);
+          document.body.insertAdjacentHTML("beforeend", "<p style='color:red'>x</p>");
+        }"""
+    )
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.ran") is None
+    context.close()
+    caught = list(csp_watch.violations)
+    csp_watch.violations.clear()
+    assert any("script-src" in v for v in caught), caught
+    assert any("style-src" in v for v in caught), caught
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)
@@ -161,6 +236,10 @@ def test_banned_and_admin_pages(
         "admin-room": reverse("admin:meetings_room_change", args=[room.pk]),
         "admin-moderation": reverse("admin:meetings_moderationaction_changelist"),
         "admin-attendance": reverse("admin:meetings_attendance_changelist"),
+        "admin-users": reverse("admin:accounts_user_changelist"),
+        "admin-user": reverse("admin:accounts_user_change", args=[superuser.pk]),
+        "admin-user-add": reverse("admin:accounts_user_add"),
+        "admin-access-attempts": reverse("admin:axes_accessattempt_changelist"),
     }.items():
         _check(page, base + path, name, size, screenshot_dir)
     context.close()
