@@ -21,12 +21,15 @@ from collections.abc import Callable
 from typing import Any
 
 import av
+from aioice import Connection
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc import rtcrtpreceiver as _receiver_module
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
+
+from sfu import consent
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,12 @@ def check_hooks() -> None:
         problems += [f"{cls.__name__}.{n}" for n in names if not hasattr(cls, n)]
     if not hasattr(Vp8Encoder, "pack"):
         problems.append("Vp8Encoder.pack")
+    # aioice, for sfu.consent: the task connect() starts, and the flag close()
+    # sets first.
+    if "query_consent" not in Connection.connect.__code__.co_names:
+        problems.append("aioice Connection.connect starting query_consent")
+    if "_closing" not in Connection.close.__code__.co_names:
+        problems.append("aioice Connection._closing")
     if problems:
         raise AiortcHooksMissing("aiortc no longer has: " + ", ".join(problems))
 
@@ -73,11 +82,12 @@ _installed = False
 
 
 def install() -> None:
-    """Patch aiortc once per process (idempotent)."""
+    """Patch aiortc and aioice once per process (idempotent)."""
     global _installed
     if not _installed:
         check_hooks()
         _receiver_module.decoder_worker = _decoder_worker
+        consent.install()
         _installed = True
 
 

@@ -29,7 +29,7 @@ from aiortc.exceptions import InvalidStateError, OperationError
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
-from sfu.forwarding import tap_receiver, tap_sender
+from sfu.forwarding import install, tap_receiver, tap_sender
 from sfu.speaker import SpeakerDetector
 from sfu.tracks import DownTrack, UpTrack
 
@@ -130,6 +130,7 @@ class SFU:
         ice_servers: list[RTCIceServer] | None = None,
         announced_address: str = "",
     ) -> None:
+        install()  # before the first connection: see sfu.consent
         self.ice_servers = ice_servers or []
         self.announced_address = announced_address
         self.rooms: dict[int, Room] = {}

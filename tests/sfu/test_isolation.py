@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from sfu.sfu import SFU
@@ -80,3 +82,29 @@ async def test_a_failed_connection_takes_its_peer_out_of_the_room(sfu):
     assert sfu.stats()["peer_connections"] == 2
     await ann.leave()
     await ben.close()
+
+
+async def test_visits_cut_short_leave_nothing_running(sfu):
+    """Tabs closed at once, before ICE completed and before answering the
+    SFU's offer: once signaling calls leave, none of their ICE, consent or
+    DTLS tasks is left (aioice would start consent checks after the close)."""
+    before = _running_tasks()
+    ann = MediaClient(sfu, 1, "ann")
+    await ann.join()
+    for n in range(3):
+        ben = MediaClient(sfu, 1, f"ben{n}")
+        await ben.join()  # publishes; the SFU offers it Ann's tracks
+        await ben.drop()  # at once: its ICE has barely started
+    await asyncio.sleep(0.2)
+    for n in range(3):  # the grace period ends
+        await sfu.leave(room_id=1, participant_id=f"ben{n}")
+    assert sfu.stats()["peer_connections"] == 2  # Ann's
+    await ann.leave()
+    await asyncio.sleep(0.5)
+    assert sfu.stats()["rooms"] == sfu.stats()["peer_connections"] == 0
+    leftover = _running_tasks() - before
+    assert leftover == set(), [t.get_coro() for t in leftover]
+
+
+def _running_tasks() -> set[asyncio.Task]:
+    return {t for t in asyncio.all_tasks() if not t.done()} - {asyncio.current_task()}
