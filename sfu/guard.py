@@ -531,7 +531,8 @@ def _check_codecs(level: _Level, kind: str, formats: list[int]) -> None:
         pt, parameters = match.groups()
         if int(pt) not in codecs:
             raise Rejected(
-                f"{level.where} has an a=fmtp for payload type {pt}, which has no a=rtpmap"
+                f"{level.where} has an a=fmtp for payload type {pt}, "
+                "which has no a=rtpmap"
             )
         for parameter in parameters.split(";"):
             name, _, number = parameter.partition("=")
@@ -803,6 +804,7 @@ def check_answer(
         if (section.kind, section.mid) != (kind, mid):
             raise Rejected(
                 f"media section {n} of the answer is {section.kind} with mid "
-                f"{_show(section.mid)}; the offer's is {kind} with mid {_show(mid or '')}"
+                f"{_show(section.mid)}; the offer's is {kind} "
+                f"with mid {_show(mid or '')}"
             )
     return filtered
