@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import uuid
 
 from aiortc import RTCIceServer
 from channels.layers import get_channel_layer
@@ -25,10 +26,29 @@ from signaling.bridge import (
     MediaRejected,
     MediaUnavailable,
     NoMediaBridge,
+    media_lost,
+    media_restored,
 )
 
 log = logging.getLogger(__name__)
-WORKER_TIMEOUT = 10.0
+# The worker says it is alive this often, to every bridge; a bridge that has
+# not heard it for WORKER_DOWN_AFTER takes it as gone, and media calls then
+# fail at once instead of each holding its connection for WORKER_TIMEOUT.
+HEARTBEAT_EVERY = 1.0
+WORKER_DOWN_AFTER = 3.5
+WORKER_TIMEOUT = 5.0
+
+
+def _bridges_group() -> str:
+    return f"{settings.SFU_WORKER_CHANNEL}.bridges"
+
+
+async def _tell(news) -> None:
+    # The bridge's listener and watchdog must outlive a failed notification.
+    try:
+        await news()
+    except Exception:
+        log.exception("could not tell participants: %s", news.__name__)
 
 
 def _ice_servers() -> list[RTCIceServer]:
@@ -105,6 +125,11 @@ class WorkerBridge:
     Requests go to the worker's channel with a reply channel of this process;
     the worker reaches participants itself (``signaling.handlers.deliver``
     finds their connection in the database), so ``deliver`` stays here unused.
+
+    The worker's heartbeat tells whether it is there. When it stops, every
+    participant of this process is told that media is unavailable and calls
+    fail at once; when a worker answers again (a new process, which knows no
+    one), every participant here starts a new media session.
     """
 
     def __init__(self) -> None:
@@ -113,21 +138,81 @@ class WorkerBridge:
         self.pending: dict[int, asyncio.Future] = {}
         self.reply_channel = ""
         self.listener: asyncio.Task | None = None
+        self.watchdog: asyncio.Task | None = None
+        self.worker_boot: str | None = None
+        self.heard_at = 0.0
+        self.up = asyncio.Event()
+        # A call failed for want of a worker: someone waits for media_restart.
+        self.missed = False
 
     async def _start(self) -> None:
         if self.listener is None:
-            self.reply_channel = await self.layer.new_channel("sfu.reply.")
-            self.listener = asyncio.get_running_loop().create_task(self._listen())
+            loop = asyncio.get_running_loop()
+            # The default prefix, never one of our own: channels_redis lets one
+            # receiver at a time pop its process's messages, and pops only from
+            # the key of the receiver's prefix until something arrives. A reply
+            # channel under another prefix held that turn whenever the worker
+            # was silent, and no meeting socket of this process heard anything.
+            self.reply_channel = await self.layer.new_channel()
+            await self.layer.group_add(_bridges_group(), self.reply_channel)
+            self.started_at = loop.time()
+            self.listener = loop.create_task(self._listen())
+            self.watchdog = loop.create_task(self._watch())
+
+    async def close(self) -> None:
+        for task in (self.listener, self.watchdog):
+            if task is not None:
+                task.cancel()
 
     async def _listen(self) -> None:
         while True:
-            reply = await self.layer.receive(self.reply_channel)
-            future = self.pending.pop(reply.get("id"), None)
+            message = await self.layer.receive(self.reply_channel)
+            if message.get("type") == "sfu.heartbeat":
+                await self._heard(str(message.get("boot")))
+                continue
+            future = self.pending.pop(message.get("id"), None)
             if future is not None and not future.done():
-                future.set_result(reply)
+                future.set_result(message)
+
+    async def _heard(self, boot: str) -> None:
+        self.heard_at = asyncio.get_running_loop().time()
+        if self.up.is_set() and boot == self.worker_boot:
+            return
+        restarted = self.worker_boot is not None and boot != self.worker_boot
+        came_back = restarted or (not self.up.is_set() and self.missed)
+        self.worker_boot = boot
+        self.up.set()
+        if came_back:
+            log.warning("the SFU worker is back: participants restart their media")
+            self.missed = False
+            await _tell(media_restored)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            if self.up.is_set() and loop.time() - self.heard_at > WORKER_DOWN_AFTER:
+                log.warning("the SFU worker is gone: no heartbeat")
+                self.up.clear()
+                self.missed = True
+                for future in self.pending.values():
+                    if not future.done():
+                        future.set_exception(MediaUnavailable("the SFU worker is gone"))
+                self.pending.clear()
+                await _tell(media_lost)
 
     async def _call(self, op: str, **args: object) -> object:
         await self._start()
+        if not self.up.is_set():
+            # Just started: give the worker's first heartbeat a moment.
+            wait = (
+                self.started_at + WORKER_DOWN_AFTER - asyncio.get_running_loop().time()
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.up.wait(), max(wait, 0))
+        if not self.up.is_set():
+            self.missed = True
+            raise MediaUnavailable("the SFU worker is not running")
         request_id = next(self.ids)
         future = asyncio.get_running_loop().create_future()
         self.pending[request_id] = future
@@ -145,6 +230,7 @@ class WorkerBridge:
             reply = await asyncio.wait_for(future, WORKER_TIMEOUT)
         except TimeoutError:
             self.pending.pop(request_id, None)
+            self.missed = True
             raise MediaUnavailable("the SFU worker did not answer") from None
         if reply.get("error"):
             raise MediaRejected(reply["error"])
@@ -206,6 +292,17 @@ async def run_worker() -> None:
             reply["error"] = "internal error in the SFU worker"
         await layer.send(request["reply_to"], reply)
 
+    boot = uuid.uuid4().hex
+
+    async def heartbeat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # Redis away: try again
+                await layer.group_send(
+                    _bridges_group(), {"type": "sfu.heartbeat", "boot": boot}
+                )
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    beating = asyncio.get_running_loop().create_task(heartbeat())
     log.info("SFU worker listening on %s", settings.SFU_WORKER_CHANNEL)
     try:
         while True:
@@ -214,6 +311,7 @@ async def run_worker() -> None:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
     finally:
+        beating.cancel()
         await sfu.close()
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from signaling import events
+
 # deliver(participant_id, message): send a protocol message to a participant.
 Deliver = Callable[[str, dict], Awaitable[None]]
 
@@ -87,6 +89,17 @@ class NoMediaBridge:
 
     async def close_room(self, **kwargs: object) -> None:
         return None
+
+
+async def media_lost() -> None:
+    """A bridge lost its media server: every participant here is told."""
+    await events.control_group(events.process_group(), "media_lost")
+
+
+async def media_restored() -> None:
+    """The media server is back (a new process: it knows no one). Every
+    participant here starts a new media session."""
+    await events.control_group(events.process_group(), "media_restart")
 
 
 _bridge: MediaBridge | None = None

@@ -242,7 +242,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Names the media of this connection: offers and answers of an
         # earlier connection (a reconnect) can still be in flight.
         self.media_session = secrets.token_urlsafe(12)
-        await self.join_groups(events.room_group(self.room.pk))
+        await self.join_groups(events.room_group(self.room.pk), events.process_group())
         await self.sync_moderator_group()
         if result.replaced_channel:
             await events.control(result.replaced_channel, "replaced")

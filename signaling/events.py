@@ -7,7 +7,14 @@ they are ASCII and short whatever the room is called.
 
 from __future__ import annotations
 
+import secrets
+
 from channels.layers import get_channel_layer
+
+# Names this server process: its connections form a group, so that news
+# that concerns every connection here (the media server went away or came
+# back) reaches each one once.
+_PROCESS = secrets.token_hex(8)
 
 
 def room_group(room_id: int) -> str:
@@ -16,6 +23,10 @@ def room_group(room_id: int) -> str:
 
 def moderators_group(room_id: int) -> str:
     return f"room.{room_id}.moderators"
+
+
+def process_group() -> str:
+    return f"process.{_PROCESS}"
 
 
 async def broadcast(room_id: int, payload: dict, *, exclude: str = "") -> None:

@@ -8,6 +8,7 @@ dispatch table; nothing is looked up by name from client input.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,8 @@ from signaling.protocol import CLOSE_CODES, ProtocolError
 
 if TYPE_CHECKING:
     from signaling.consumers import RoomConsumer
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[["RoomConsumer", p.ClientMessage], Awaitable[None]]
 
@@ -55,6 +58,17 @@ async def _tell_room_about(consumer: RoomConsumer, participant: Participant) -> 
     )
 
 
+@contextlib.contextmanager
+def _sfu_best_effort(what: str) -> Iterator[None]:
+    """For media side effects of a change already made: without a media
+    server there is nothing to forward (or stop forwarding), and a returning
+    one starts from the database's state (hard mutes are applied on join)."""
+    try:
+        yield
+    except MediaUnavailable:
+        log.warning("media server unavailable: %s not applied there", what)
+
+
 async def announce_departure(room_id: int, result: LeaveResult, *, reason: str) -> None:
     """Tell the room (and the SFU) that someone is gone."""
     await events.broadcast(
@@ -66,9 +80,10 @@ async def announce_departure(room_id: int, result: LeaveResult, *, reason: str) 
         },
     )
     bridge = get_bridge()
-    await bridge.leave(room_id=room_id, participant_id=result.participant.public_id)
-    if result.meeting_ended:
-        await bridge.close_room(room_id=room_id)
+    with _sfu_best_effort("leave"):
+        await bridge.leave(room_id=room_id, participant_id=result.participant.public_id)
+        if result.meeting_ended:
+            await bridge.close_room(room_id=room_id)
 
 
 async def deliver(participant_id: str, message: dict) -> None:
@@ -169,9 +184,10 @@ async def on_ask_unmute(consumer: RoomConsumer, message: p.AskToUnmute) -> None:
 
 
 async def _enforce_mute(room_id: int, target: Participant, kind: str) -> None:
-    await get_bridge().set_muted(
-        room_id=room_id, participant_id=target.public_id, kind=kind, muted=True
-    )
+    with _sfu_best_effort("mute"):
+        await get_bridge().set_muted(
+            room_id=room_id, participant_id=target.public_id, kind=kind, muted=True
+        )
     await events.control(target.channel_name, "muted", kind=kind)
 
 
@@ -193,12 +209,13 @@ async def on_mod_allow(consumer: RoomConsumer, message: p.ModAllow) -> None:
         target_id=message.participant_id,
         kind=message.kind,
     )
-    await get_bridge().set_muted(
-        room_id=consumer.room.pk,
-        participant_id=target.public_id,
-        kind=message.kind,
-        muted=False,
-    )
+    with _sfu_best_effort("allow"):
+        await get_bridge().set_muted(
+            room_id=consumer.room.pk,
+            participant_id=target.public_id,
+            kind=message.kind,
+            muted=False,
+        )
     await events.control(target.channel_name, "allowed", kind=message.kind)
     await _tell_room_about(consumer, target)
 
@@ -249,7 +266,8 @@ async def on_mod_end_meeting(consumer: RoomConsumer, message: p.ModEndMeeting) -
     await events.control_all(consumer.room.pk, "meeting_ended")
     for request in ended.lobby:
         await events.control(request.channel_name, "meeting_ended")
-    await get_bridge().close_room(room_id=consumer.room.pk)
+    with _sfu_best_effort("end meeting"):
+        await get_bridge().close_room(room_id=consumer.room.pk)
 
 
 async def on_mod_set_role(consumer: RoomConsumer, message: p.ModSetRole) -> None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from meetings import services
 from meetings.models import Attendance, ChatMessage, Meeting, Participant, Room
 from signaling import consumers, presence
-from signaling.bridge import NoMediaBridge, set_bridge
+from signaling.bridge import NoMediaBridge, media_lost, media_restored, set_bridge
 from signaling.protocol import CLOSE_CODES
 from tests.signaling.client import RoomClient
 
@@ -266,3 +266,22 @@ async def test_every_frame_gets_an_answer_or_a_clean_close(pair_in_room):
         assert answer["type"] == "error", (frame[:40], answer)
     await pub.send({"type": "ping"})
     await pub.recv("pong")
+
+
+# The media server goes away and comes back
+
+
+async def test_everyone_here_hears_when_media_is_lost_and_restored(pair_in_room):
+    owner_in, pub = pair_in_room
+    await media_lost()
+    for client in (owner_in, pub):
+        await client.error("media_unavailable")
+    # Signaling and chat go on.
+    await pub.send({"type": "chat_send", "text": "still talking"})
+    await pub.recv("chat_ack")
+    assert (await owner_in.recv("chat_message"))["message"]["text"] == "still talking"
+    before = pub.welcome["you"]["media_session"]
+    await media_restored()
+    for client in (owner_in, pub):
+        restart = await client.recv("media_restart")
+        assert restart["media_session"] != before
