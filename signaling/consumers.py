@@ -15,13 +15,12 @@ import secrets
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from meetings import selectors, services
 from meetings.errors import MeetingError, Refused
 from meetings.models import LobbyRequest, Participant, Room
 from meetings.selectors import RoomAccess
-from signaling import events, payloads, presence, sessions
+from signaling import events, liveness, payloads, presence, sessions
 from signaling.bridge import MediaRejected, MediaUnavailable, get_bridge
 from signaling.handlers import deliver, dispatch, on_control
 from signaling.ice import ice_servers_for
@@ -140,7 +139,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         self.state = "connected"
         await self.accept()
-        self.liveness = asyncio.get_running_loop().create_task(self.keep_alive())
+        self.liveness = asyncio.get_running_loop().create_task(
+            liveness.keep_alive(self)
+        )
         presence.ensure_sweeper()
 
     async def join_groups(self, *groups: str) -> None:
@@ -388,52 +389,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def my_payload(self) -> dict:
         return payloads.participant(self.participant, self.access.role)
-
-    # Liveness
-
-    async def keep_alive(self) -> None:
-        """Ping after SIGNALING_PING_INTERVAL of silence; close after
-        SIGNALING_PING_TIMEOUT without hearing anything; renew the presence
-        lease every third of MEETING_PRESENCE_LEASE."""
-        loop = asyncio.get_running_loop()
-        interval = settings.SIGNALING_PING_INTERVAL
-        timeout = settings.SIGNALING_PING_TIMEOUT
-        renew_every = settings.MEETING_PRESENCE_LEASE / 3
-        pinged_at = 0.0
-        renewed_at = loop.time()
-        while True:
-            await asyncio.sleep(min(1.0, interval / 2, renew_every))
-            silent = loop.time() - self.last_heard
-            if silent >= timeout:
-                await self.refuse(
-                    "timeout", "No answer from your browser: disconnected."
-                )
-                return
-            if silent >= interval and pinged_at < self.last_heard:
-                pinged_at = loop.time()
-                await self.send_json({"type": "ping"})
-            if loop.time() - renewed_at >= renew_every:
-                renewed_at = loop.time()
-                if not await self.renew_lease():
-                    await self.refuse(
-                        "timeout", "The server lost track of your connection."
-                    )
-                    return
-
-    async def renew_lease(self) -> bool:
-        """False when this connection no longer holds its participant."""
-        try:
-            if self.state == "joined":
-                return await database_sync_to_async(services.participant_renew_lease)(
-                    participant_id=self.participant.pk, channel_name=self.channel_name
-                )
-            if self.state == "lobby":
-                await database_sync_to_async(services.lobby_request_renew_lease)(
-                    request_id=self.lobby_request.pk
-                )
-        except Exception:  # the database is away: try again next time
-            log.exception("room connection %s: lease not renewed", self.channel_name)
-        return True
 
     # Channel-layer events (see signaling/events.py)
 
