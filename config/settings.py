@@ -6,6 +6,7 @@ Production is the same code with other variables, never a second code path.
 A wrong value stops the start with a message that names the variable.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -328,6 +329,8 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         # Every ICE check state change is an INFO line: hundreds per call.
         "aioice": {"level": "WARNING"},
+        # A banner at every start of every process and management command.
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -357,3 +360,18 @@ SFU_WORKER_CHANNEL = env_str("SFU_WORKER_CHANNEL", "sfu.worker")
 # The address the SFU announces in its ICE candidates, for a server behind
 # 1:1 NAT (e.g. a cloud VM's public IP); empty: its interfaces' addresses.
 SFU_ANNOUNCED_ADDRESS = env_str("SFU_ANNOUNCED_ADDRESS", "")
+# ICE candidates from browsers name where the SFU sends connectivity checks:
+# addresses outside these networks (and public ones) are refused, so that no
+# client can make the SFU send packets into the server's own network or to
+# itself. Empty: the private networks this host is on. mDNS (.local) names are
+# never resolved; ICE still works through peer-reflexive candidates.
+SFU_CANDIDATE_NETWORKS = env_list("SFU_CANDIDATE_NETWORKS")
+for _network in SFU_CANDIDATE_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "Environment variable SFU_CANDIDATE_NETWORKS: expected networks like "
+            f"10.0.0.0/8, comma-separated, got {_network!r}."
+        ) from None
+SFU_MAX_CANDIDATES = env_int("SFU_MAX_CANDIDATES", 32, minimum=4, maximum=1000)

@@ -19,6 +19,7 @@ from aiortc import RTCIceServer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from sfu.guard import CandidatePolicy
 from sfu.sfu import SFU, SfuError
 from signaling.bridge import (
     Deliver,
@@ -55,6 +56,14 @@ def _ice_servers() -> list[RTCIceServer]:
     # The SFU's own ICE servers: STUN to learn its public address. It needs
     # no TURN credentials of its own: browsers relay to it, not the reverse.
     return [RTCIceServer(urls=url) for url in settings.STUN_URLS]
+
+
+def candidate_policy() -> CandidatePolicy:
+    """Which addresses browsers may name in ICE candidates (settings)."""
+    limit = settings.SFU_MAX_CANDIDATES
+    if settings.SFU_CANDIDATE_NETWORKS:
+        return CandidatePolicy(settings.SFU_CANDIDATE_NETWORKS, max_candidates=limit)
+    return CandidatePolicy.default(max_candidates=limit)
 
 
 class EmbeddedBridge:
