@@ -8,6 +8,10 @@ that wraps each assembled frame in an ``av.Packet`` and gives it to an
 ``UpTrack`` on the event loop, so no decoder (and no decoder thread) ever runs,
 and gives each sender a packer that cannot encode.
 
+A subscriber's m-section is reused for another publisher's track (see
+``sfu.down``): the SFU names the new track in the sender's msid, and the
+packer keeps the RTP timestamps continuous across the switch.
+
 These are private attributes of aiortc, which is why aiortc is pinned and
 ``check_hooks()`` fails loudly at start (and in the tests) if they move.
 """
@@ -23,9 +27,12 @@ from typing import Any
 import av
 from aioice import Connection
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import rtcpeerconnection as _pc_module
 from aiortc import rtcrtpreceiver as _receiver_module
+from aiortc import rtcrtptransceiver as _transceiver_module
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 
@@ -35,15 +42,29 @@ log = logging.getLogger(__name__)
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 AUDIO_TIME_BASE = fractions.Fraction(1, 48000)
+CLOCK_RATES = {"audio": 48000, "video": 90000}
+
+# The SFU forwards what publishers send, so everyone must speak one codec.
+CODECS = {"audio": "audio/opus", "video": "video/VP8"}
 
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
 _ENCODER = "_RTCRtpSender__encoder"
+# Public-looking but undocumented: what aiortc writes in an m-section's
+# ``a=msid:<stream> <track>`` line, and the direction the remote offered.
+_STREAM_ID = "_stream_id"
+_TRACK_ID = "_track_id"
+_OFFER_DIRECTION = "_offerDirection"
 
 
 class AiortcHooksMissing(RuntimeError):
     """aiortc changed: the forwarding hooks need updating before an upgrade."""
+
+
+def _names_in(function: Any) -> tuple[str, ...]:
+    code = getattr(function, "__code__", None)
+    return code.co_names if code is not None else ()
 
 
 def check_hooks() -> None:
@@ -53,16 +74,38 @@ def check_hooks() -> None:
         problems.append("aiortc.rtcrtpreceiver.decoder_worker")
     for cls, names in (
         (RTCRtpReceiver, ("_handle_rtp_packet", "_send_rtcp_pli")),
-        (RTCRtpSender, ("_send_keyframe", "_next_encoded_frame")),
+        (RTCRtpSender, ("_send_keyframe", "_next_encoded_frame", "_run_rtp")),
     ):
         problems += [f"{cls.__name__}.{n}" for n in names if not hasattr(cls, n)]
     if not hasattr(Vp8Encoder, "pack"):
         problems.append("Vp8Encoder.pack")
+    # Instance attributes: look for them in the code that sets or reads them.
+    for where, function, names in (
+        (
+            "RTCRtpReceiver.__init__",
+            RTCRtpReceiver.__init__,
+            (_DECODER_QUEUE, _JITTER_BUFFER, _RTX_SSRC),
+        ),
+        ("RTCRtpSender.__init__", RTCRtpSender.__init__, (_ENCODER, _STREAM_ID)),
+        ("RTCRtpSender.replaceTrack", RTCRtpSender.replaceTrack, (_TRACK_ID,)),
+        # What an m-section's msid is made of: the SFU renames reused ones.
+        (
+            "create_media_description_for_transceiver",
+            getattr(_pc_module, "create_media_description_for_transceiver", None),
+            (_STREAM_ID, _TRACK_ID),
+        ),
+        (
+            "RTCRtpTransceiver.__init__",
+            _transceiver_module.RTCRtpTransceiver.__init__,
+            (_OFFER_DIRECTION,),
+        ),
+    ):
+        problems += [f"{where}: {n}" for n in names if n not in _names_in(function)]
     # aioice, for sfu.consent: the task connect() starts, and the flag close()
     # sets first.
-    if "query_consent" not in Connection.connect.__code__.co_names:
+    if "query_consent" not in _names_in(Connection.connect):
         problems.append("aioice Connection.connect starting query_consent")
-    if "_closing" not in Connection.close.__code__.co_names:
+    if "_closing" not in _names_in(Connection.close):
         problems.append("aioice Connection._closing")
     if problems:
         raise AiortcHooksMissing("aiortc no longer has: " + ", ".join(problems))
@@ -177,6 +220,11 @@ class VideoForwardBuffer(JitterBuffer):
             self.remove(1)
 
 
+def replace_jitter_buffer(receiver: RTCRtpReceiver, buffer: JitterBuffer) -> None:
+    """Give ``receiver`` another (empty) jitter buffer."""
+    setattr(receiver, _JITTER_BUFFER, buffer)
+
+
 def tap_receiver(
     receiver: RTCRtpReceiver,
     *,
@@ -198,9 +246,9 @@ def tap_receiver(
     install()
     setattr(receiver, _DECODER_QUEUE, FrameTap(on_frame))
     if kind == "audio":
-        setattr(receiver, _JITTER_BUFFER, ImmediateAudioBuffer())
+        replace_jitter_buffer(receiver, ImmediateAudioBuffer())
     else:
-        setattr(receiver, _JITTER_BUFFER, VideoForwardBuffer(on_loss))
+        replace_jitter_buffer(receiver, VideoForwardBuffer(on_loss))
     handle = receiver._handle_rtp_packet
     # RTX SSRC -> media SSRC, filled by aiortc when the receiver starts.
     rtx_ssrcs: dict[int, int] = getattr(receiver, _RTX_SSRC)
@@ -224,28 +272,82 @@ def is_vp8_keyframe(data: bytes) -> bool:
     return bool(data) and not data[0] & 0x01
 
 
-class _NoEncoding:
+class _Packer:
+    """Packetises forwarded media without an encoder, and keeps the RTP
+    timestamps of one sender continuous when the track it forwards changes.
+
+    Forwarded timestamps are the publisher's own (from a random origin). When
+    an m-section is reused for another publisher, the receiver would see them
+    jump anywhere; as other SFUs do, the new stream goes on from where the
+    last one stopped, plus the time that passed.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.clock_rate = CLOCK_RATES[kind]
+        self._offset = 0
+        self._last: int | None = None
+        self._last_at = 0.0
+        self._rebase = False
+
     def encode(self, *args: object, **kwargs: object) -> Any:
         raise AssertionError("the SFU must never encode media")
 
+    def rebase(self) -> None:
+        """The next packet starts another publisher's stream."""
+        self._rebase = True
 
-class Vp8Packer(_NoEncoding, Vp8Encoder):
+    def retime(self, timestamp: int) -> int:
+        now = time.monotonic()
+        if self._rebase and self._last is not None:
+            elapsed = max(1, round((now - self._last_at) * self.clock_rate))
+            self._offset = self._last + elapsed - timestamp
+        self._rebase = False
+        self._last = (timestamp + self._offset) % (1 << 32)
+        self._last_at = now
+        return self._last
+
+
+class Vp8Packer(_Packer, Vp8Encoder):
     """VP8 packetisation only (``Vp8Encoder.pack``); libvpx is never created."""
 
+    def __init__(self) -> None:
+        Vp8Encoder.__init__(self)
+        _Packer.__init__(self, "video")
 
-class OpusPacker(_NoEncoding):
+    def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:
+        payloads, timestamp = super().pack(packet)
+        return payloads, self.retime(timestamp)
+
+
+class OpusPacker(_Packer):
     """Opus needs no packetisation: one packet, one payload. Unlike aiortc's
     OpusEncoder, this creates no libopus encoder."""
 
+    def __init__(self) -> None:
+        super().__init__("audio")
+
     def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:
-        return [bytes(packet)], int(packet.pts)
+        return [bytes(packet)], self.retime(int(packet.pts))
 
 
 def tap_sender(
     sender: RTCRtpSender, *, kind: str, on_keyframe_request: Callable[[], None]
-) -> None:
+) -> _Packer:
     """Make ``sender`` packetise without an encoder, and pass a subscriber's
-    PLI/FIR on (it would otherwise ask a non-existent encoder for a keyframe)."""
+    PLI/FIR on (it would otherwise ask a non-existent encoder for a keyframe).
+    Returns the packer, whose ``rebase()`` marks a change of track."""
     install()
-    setattr(sender, _ENCODER, OpusPacker() if kind == "audio" else Vp8Packer())
+    packer: _Packer = OpusPacker() if kind == "audio" else Vp8Packer()
+    setattr(sender, _ENCODER, packer)
     sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
+    return packer
+
+
+def prefer_codec(transceiver: RTCRtpTransceiver) -> None:
+    """Offer or accept only the SFU's codec (and RTX) on ``transceiver``."""
+    wanted = CODECS[transceiver.kind]
+    capabilities = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    chosen = [c for c in capabilities if c.mimeType == wanted]
+    # RTX (retransmission) for video, bound to the chosen codec by the SDP.
+    chosen += [c for c in capabilities if c.mimeType.endswith("/rtx")]
+    transceiver.setCodecPreferences(chosen)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -22,14 +21,15 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
-    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.exceptions import InvalidStateError, OperationError
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
-from sfu.forwarding import install, tap_receiver, tap_sender
+from sfu.down import Downlink
+from sfu.forwarding import CODECS, install, tap_receiver
+from sfu.forwarding import prefer_codec as _prefer_codec
 from sfu.speaker import SpeakerDetector
 from sfu.tracks import DownTrack, UpTrack
 
@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 # deliver(participant_id, message): a protocol message to one participant.
 Deliver = Callable[[str, dict], Awaitable[None]]
 
-# The SFU forwards what publishers send, so everyone must speak one codec.
-CODECS = {"audio": "audio/opus", "video": "video/VP8"}
 SPEAKER_TICK = 0.2
 
 
@@ -80,13 +78,11 @@ class Peer:
     room: Room
     deliver: Deliver
     down: RTCPeerConnection
+    downlink: Downlink
     up: RTCPeerConnection | None = None
     screen_track_id: str = ""
     up_track_ids: dict[str, str] = field(default_factory=dict)  # by mid
     published: dict[str, UpTrack] = field(default_factory=dict)  # by source
-    subscriptions: dict[str, tuple[RTCRtpTransceiver, DownTrack]] = field(
-        default_factory=dict
-    )
     muted: set[str] = field(default_factory=set)  # enforced: audio, video, screen
     # Names this peer's offers; an answer must echo it. A reconnect makes a
     # new peer with a new session, so an answer to the old peer's offer (it
@@ -95,6 +91,10 @@ class Peer:
     negotiating: bool = False
     renegotiate: bool = False
     offer_scheduled: bool = False
+
+    @property
+    def subscriptions(self) -> dict[str, tuple[RTCRtpTransceiver, DownTrack]]:
+        return self.downlink.subscriptions
 
 
 @dataclass
@@ -108,15 +108,6 @@ class Room:
         return [
             t for p in self.peers.values() for t in p.published.values() if not t.ended
         ]
-
-
-def _prefer_codec(transceiver: RTCRtpTransceiver) -> None:
-    wanted = CODECS[transceiver.kind]
-    capabilities = RTCRtpSender.getCapabilities(transceiver.kind).codecs
-    chosen = [c for c in capabilities if c.mimeType == wanted]
-    # RTX (retransmission) for video, bound to the chosen codec by the SDP.
-    chosen += [c for c in capabilities if c.mimeType.endswith("/rtx")]
-    transceiver.setCodecPreferences(chosen)
 
 
 class SFU:
@@ -220,6 +211,7 @@ class SFU:
             room=room,
             deliver=deliver,
             down=down,
+            downlink=Downlink(down, participant_id),
             session=session,
         )
         self._watch(peer, down, "down")
@@ -285,9 +277,7 @@ class SFU:
         for up in list(peer.published.values()):
             self._unpublish(room, up, renegotiate=renegotiate)
         peer.published.clear()
-        for _transceiver, down in peer.subscriptions.values():
-            down.stop()
-        peer.subscriptions.clear()
+        peer.downlink.stop()
         if not room.peers:
             self._end_room(room)
 
@@ -390,19 +380,7 @@ class SFU:
             del owner.published[up.source]
         up.end()
         for other in room.peers.values():
-            entry = other.subscriptions.get(up.id)
-            # The same id may already belong to the track's successor (a
-            # republish, a reconnect): only this track's copy ends.
-            if entry is None or entry[1].up is not up:
-                continue
-            del other.subscriptions[up.id]
-            transceiver, down = entry
-            down.stop()
-            transceiver.direction = "inactive"
-            # The m-section stays in the SDP; its msid must not clash with the
-            # same source published again (browsers reject duplicate msids).
-            transceiver.sender._track_id = f"ended-{uuid.uuid4().hex}"
-            if renegotiate:
+            if other.downlink.unsubscribe(up) and renegotiate:
                 self._schedule_offer(other)
 
     # Subscribing (down)
@@ -414,22 +392,11 @@ class SFU:
         if up.id in peer.subscriptions or up.owner_id == peer.id:
             return False
         try:
-            down = DownTrack(up, subscriber_id=peer.id)
-            # A new transceiver each time: a stopped sender cannot be reused.
-            transceiver = peer.down.addTransceiver(down, direction="sendonly")
-            transceiver.sender._stream_id = up.stream_id
-            _prefer_codec(transceiver)
-            tap_sender(
-                transceiver.sender,
-                kind=up.kind,
-                on_keyframe_request=down.request_keyframe,
-            )
+            peer.downlink.subscribe(up)
         except Exception:
             log.exception("%s: cannot subscribe to %s; dropped", peer.id, up.id)
             self._drop(peer)
             return False
-        peer.subscriptions[up.id] = (transceiver, down)
-        up.subscribe(down)
         return True
 
     def _schedule_offer(self, peer: Peer) -> None:
@@ -458,6 +425,7 @@ class SFU:
         peer.negotiating, peer.renegotiate = True, False
         try:
             offer = await peer.down.createOffer()
+            peer.downlink.offered()
             await peer.down.setLocalDescription(offer)
             log.info("%s is offered %s", peer.id, sorted(peer.subscriptions))
             if not self._is_current(peer):
@@ -500,11 +468,7 @@ class SFU:
         except InvalidStateError as exc:
             raise SfuError(f"{participant_id}'s connection has closed") from exc
         peer.negotiating = False
-        declined = [
-            track_id
-            for track_id, (transceiver, _down) in peer.subscriptions.items()
-            if transceiver.currentDirection != "sendonly"
-        ]
+        declined = peer.downlink.answered()
         if declined:
             # The browser refused these m-sections: nothing will flow on them.
             log.warning("%s answered, declining %s", peer.id, sorted(declined))
@@ -604,11 +568,7 @@ class SFU:
             "up": peer.up.connectionState if peer.up else None,
             "down": peer.down.connectionState,
             "published": sorted(up.id for up in peer.published.values()),
-            "subscriptions": len(peer.subscriptions),
-            "m_sections": len(peer.down.getTransceivers()),
-            "offer_bytes": len(peer.down.localDescription.sdp)
-            if peer.down.localDescription
-            else 0,
+            **peer.downlink.stats(),
         }
 
     def _announce(self, sdp: str) -> str:

@@ -25,9 +25,15 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 
-from sfu.forwarding import tap_receiver
+from sfu.forwarding import (
+    ImmediateAudioBuffer,
+    VideoForwardBuffer,
+    replace_jitter_buffer,
+    tap_receiver,
+)
 
 VIDEO_RATE = 90000
 FPS = 30
@@ -164,6 +170,25 @@ class Received:
     sizes: list[tuple[int, int]] = field(default_factory=list)
 
 
+def sending_tracks(sdp: str) -> dict[str, tuple[str, str]]:
+    """(kind, msid track id) of each m-section of an SFU offer that sends."""
+    sending = {}
+    for section in sdp.split("\nm=")[1:]:
+        kind = section.split(" ", 1)[0]
+        mid = track_id = ""
+        active = False
+        for line in section.splitlines():
+            if line.startswith("a=mid:"):
+                mid = line[len("a=mid:") :].strip()
+            elif line.startswith("a=msid:") and " " in line:
+                track_id = line.split()[1]
+            elif line.strip() in ("a=sendonly", "a=sendrecv"):
+                active = True
+        if mid and active:
+            sending[mid] = (kind, track_id)
+    return sending
+
+
 class MediaClient:
     def __init__(
         self,
@@ -193,7 +218,8 @@ class MediaClient:
             self.tracks["screen"] = EncodedTrack("video", self.clip)
         self.up: RTCPeerConnection | None = None
         self.down: RTCPeerConnection | None = None
-        self.received: dict[str, Received] = {}
+        self.received: dict[str, Received] = {}  # by track id
+        self._by_mid: dict[str, Received] = {}  # what each m-section carries now
         self.speakers: list[str] = []
         self.offers = 0  # sfu_offer messages received on ``down``
         self.joined_at = 0.0
@@ -274,6 +300,7 @@ class MediaClient:
             await self.down.setRemoteDescription(
                 RTCSessionDescription(sdp=sdp, type="offer")
             )
+            self._start_tracks(sending_tracks(sdp))
             await self.down.setLocalDescription(await self.down.createAnswer())
             await self.sfu.answer(
                 room_id=self.room_id,
@@ -282,22 +309,60 @@ class MediaClient:
                 session=self.session,
             )
 
+    def _start_tracks(self, sending: dict[str, tuple[str, str]]) -> None:
+        """A new track starts on each m-section that starts sending or names
+        another track. aiortc fires ``track`` only the first time an m-section
+        is used; a browser fires it each time one starts receiving again,
+        which is how a recycled m-section shows its new track."""
+        for mid in set(self._by_mid) - set(sending):
+            self._end_track(mid)
+        for mid, (kind, track_id) in sending.items():
+            record = self._by_mid.get(mid)
+            if record is None or record.track_id != track_id:
+                if record is not None:
+                    self._end_track(mid)
+                record = Received(track_id=track_id, kind=kind)
+                self.received[track_id] = record  # the newest of that id
+                self._by_mid[mid] = record
+
+    def _end_track(self, mid: str) -> None:
+        """The track on ``mid`` has ended: forget what its receiver holds.
+        aiortc's jitter buffer gives out a video frame only when the next
+        begins, so the last frame of the old track would otherwise come out
+        as the first of the next one. (A browser gives out each frame as
+        soon as it is complete.)"""
+        record = self._by_mid.pop(mid)
+        receiver = next(t.receiver for t in self.down.getTransceivers() if t.mid == mid)
+        audio = record.kind == "audio"
+        if self.decode:  # aiortc's own buffers
+            buffer = (
+                JitterBuffer(capacity=16, prefetch=4)
+                if audio
+                else JitterBuffer(capacity=512, is_video=True)
+            )
+        else:
+            buffer = (
+                ImmediateAudioBuffer() if audio else VideoForwardBuffer(lambda: None)
+            )
+        replace_jitter_buffer(receiver, buffer)
+
     def _on_track(self, track) -> None:
-        record = self.received.setdefault(
-            track.id, Received(track_id=track.id, kind=track.kind)
+        """A new m-section: read what arrives on it, for whichever track it
+        carries at the time."""
+        transceiver = next(
+            t for t in self.down.getTransceivers() if t.receiver.track is track
         )
+        mid = transceiver.mid
         if self.decode:
             task = asyncio.get_running_loop().create_task(
-                self._read_decoded(track, record)
+                self._read_decoded(track, mid)
             )
             self._tasks.add(task)
             return
-        receiver = next(
-            t.receiver for t in self.down.getTransceivers() if t.receiver.track is track
-        )
 
         def on_frame(frame) -> None:
-            if frame is None:
+            record = self._by_mid.get(mid)
+            if frame is None or record is None:
                 return
             key = track.kind == "video" and bool(frame.data) and not frame.data[0] & 1
             if record.frames == 0:
@@ -307,16 +372,19 @@ class MediaClient:
             record.keyframes += key
 
         tap_receiver(
-            receiver,
+            transceiver.receiver,
             kind=track.kind,
             on_frame=on_frame,
             on_packet=lambda packet, ssrc: None,
         )
 
-    async def _read_decoded(self, track, record: Received) -> None:
+    async def _read_decoded(self, track, mid: str) -> None:
         try:
             while True:
                 frame = await track.recv()
+                record = self._by_mid.get(mid)
+                if record is None:
+                    continue
                 record.frames += 1
                 record.first_at = record.first_at or time.monotonic()
                 if track.kind == "video":

@@ -2,9 +2,14 @@
 (``DownTrack``), in Galène's terms.
 
 An UpTrack receives encoded frames from one publisher and hands the same
-``av.Packet`` to every DownTrack; a DownTrack is the MediaStreamTrack an
-aiortc sender reads. Video never reaches a subscriber before a keyframe, and
-a subscriber that falls behind is dropped back to waiting for the next one.
+``av.Packet`` to every DownTrack (one subscription). Video never reaches a
+subscriber before a keyframe, and a subscriber that falls behind is dropped
+back to waiting for the next one.
+
+A DownSlot is what an aiortc sender reads, for as long as its m-section
+lives: the frames of whichever DownTrack holds that m-section now. Senders
+cannot be restarted, so m-sections can be reused only if the sender's track
+never ends.
 """
 
 from __future__ import annotations
@@ -124,9 +129,12 @@ class UpTrack:
 
     def _pli_now(self) -> None:
         self._pli_pending = None
+        if self.ssrc is None:
+            # Nothing has arrived yet, so there is no SSRC to name. Not sent,
+            # so not counted: the first frame a subscriber refuses asks again.
+            return
         self._last_pli = time.monotonic()
-        if self.ssrc is not None:
-            self._loop.create_task(self._send_pli(self.ssrc))
+        self._loop.create_task(self._send_pli(self.ssrc))
 
     # Subscribers and mutes
 
@@ -207,13 +215,15 @@ class DownTrack(MediaStreamTrack):
         while not self._queue.empty():
             self._queue.get_nowait()
 
-    async def recv(self) -> av.Packet:
+    async def next(self) -> av.Packet | None:
+        """The next frame for the subscriber; None once the subscription has
+        ended (the publisher's track ended, or the subscription was stopped)."""
         if self.readyState != "live":
-            raise MediaStreamError
+            return None
         packet = await self._queue.get()
         if packet is None:
             self.stop()
-            raise MediaStreamError
+            return None
         self.sent += 1
         if self.sent == 1:
             # Where media stops is the first question when someone is not
@@ -221,6 +231,77 @@ class DownTrack(MediaStreamTrack):
             log.info("%s: first frame to %s", self._id, self.subscriber_id)
         return packet
 
+    async def recv(self) -> av.Packet:
+        packet = await self.next()
+        if packet is None:
+            raise MediaStreamError
+        return packet
+
     def stop(self) -> None:
+        if self.readyState == "live":
+            self.finish()  # wakes a reader waiting for the next frame
         super().stop()
         self.up.unsubscribe(self)
+
+
+class DownSlot(MediaStreamTrack):
+    """The track of one m-section's sender, for the sender's whole life.
+
+    It forwards the DownTrack ``bind()`` gives it, and waits (sending
+    nothing) between subscriptions. It is bound only once the subscriber has
+    answered the offer naming that subscription: until then its sender might
+    still be disabled, and would read (and drop) the keyframe the new
+    subscriber is waiting for. ``on_switch`` is called just before the first
+    frame of a newly bound DownTrack goes out.
+    """
+
+    def __init__(self, kind: str, on_switch: Callable[[], None] = lambda: None):
+        super().__init__()
+        self.kind = kind
+        self.on_switch = on_switch
+        self.down: DownTrack | None = None
+        self._bound = asyncio.Event()
+        self._switched = False
+
+    def bind(self, down: DownTrack) -> None:
+        if down is self.down or self.readyState != "live":
+            return
+        self.down = down
+        self._switched = True
+        self._bound.set()
+
+    def unbind(self) -> None:
+        self.down = None
+        self._bound.clear()
+
+    def request_keyframe(self) -> None:
+        """The subscriber's browser sent PLI or FIR."""
+        if self.down is not None:
+            self.down.request_keyframe()
+
+    async def recv(self) -> av.Packet:
+        while self.readyState == "live":
+            down = self.down
+            if down is None:
+                self._bound.clear()
+                await self._bound.wait()
+                continue
+            packet = await down.next()
+            if down is not self.down:
+                continue  # unbound while waiting: that frame is not wanted
+            if packet is None:
+                self.unbind()  # the subscription ended
+                continue
+            if self._switched:
+                self._switched = False
+                self.on_switch()
+            return packet
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        """The sender has stopped: nothing will read this subscription."""
+        super().stop()
+        down, self.down = self.down, None
+        if down is not None:
+            down.stop()  # also wakes a recv() waiting for its next frame
+        self._bound.set()  # and one waiting for a binding

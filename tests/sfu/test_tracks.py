@@ -1,12 +1,14 @@
-"""UpTrack and DownTrack without the network: fan-out, keyframe gating,
-slow subscribers, mutes."""
+"""UpTrack, DownTrack and DownSlot without the network: fan-out, keyframe
+gating, slow subscribers, mutes, subscriptions switched under one sender."""
 
 import asyncio
 
+import pytest
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError
 
 from sfu.speaker import SpeakerDetector
-from sfu.tracks import DOWN_QUEUE_FRAMES, PLI_RETRY, DownTrack, UpTrack
+from sfu.tracks import DOWN_QUEUE_FRAMES, PLI_RETRY, DownSlot, DownTrack, UpTrack
 
 KEY, DELTA = b"\x00keyframe", b"\x01delta"
 
@@ -155,3 +157,50 @@ def test_video_buffer_gives_up_on_a_lost_packet_and_resyncs(monkeypatch):
     pli, frame = buffer.add(_rtp(6, 5000))  # ...but not for ever
     assert pli and losses
     assert frame is not None and frame.timestamp == 3000
+
+
+async def test_a_slot_forwards_whichever_subscription_it_is_bound_to():
+    """A sender's DownSlot outlives its subscriptions: it waits while unbound,
+    forwards the bound DownTrack, and goes on to the next when one ends."""
+    switches = []
+    slot = DownSlot("video", on_switch=lambda: switches.append(1))
+    first_up, _ = _video_up()
+    first = DownTrack(first_up)
+    first_up.subscribe(first)
+    first_up.on_frame(JitterFrame(KEY, 1))
+    reading = asyncio.ensure_future(slot.recv())
+    await asyncio.sleep(0.01)
+    assert not reading.done()  # unbound: nothing is sent, however much waits
+    slot.bind(first)
+    assert bytes(await reading) == KEY and switches == [1]
+
+    reading = asyncio.ensure_future(slot.recv())
+    await asyncio.sleep(0.01)
+    slot.unbind()
+    first.stop()  # the subscription ends while the sender waits on it
+    second_up, _ = _video_up()
+    second = DownTrack(second_up)
+    second_up.subscribe(second)
+    second_up.on_frame(JitterFrame(KEY + b"2", 7))
+    await asyncio.sleep(0.01)
+    assert not reading.done()
+    slot.bind(second)
+    assert bytes(await reading) == KEY + b"2" and switches == [1, 1]
+    assert first_up.subscribers == []  # nothing holds the first publisher
+
+    reading = asyncio.ensure_future(slot.recv())
+    await asyncio.sleep(0.01)
+    slot.stop()  # the connection closes
+    with pytest.raises(MediaStreamError):
+        await reading
+
+
+async def test_a_slot_keyframe_request_goes_to_the_bound_publisher_only():
+    slot = DownSlot("video")
+    up, plis = _video_up()
+    down = DownTrack(up)
+    slot.request_keyframe()  # unbound: nobody to ask
+    slot.bind(down)
+    slot.request_keyframe()
+    await asyncio.sleep(0)
+    assert plis == [1234]
