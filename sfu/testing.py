@@ -46,26 +46,35 @@ class EncodedClip:
 
     video: list[tuple[bytes, bool]]
     audio: list[bytes]
+    fps: int = FPS
+    audio_samples: int = AUDIO_SAMPLES  # per Opus packet
 
 
-_clip: EncodedClip | None = None
+_clips: dict[tuple[int, ...], EncodedClip] = {}
 
 
 def encoded_clip(
-    *, seconds: int = 2, width: int = 320, height: int = 240
+    *,
+    seconds: int = 2,
+    width: int = 320,
+    height: int = 240,
+    fps: int = FPS,
+    audio_ms: int = 20,
 ) -> EncodedClip:
-    """Encode a moving test pattern and a tone once per process."""
-    global _clip
-    if _clip is not None:
-        return _clip
+    """Encode a moving test pattern and a tone once per process (per kind).
+    A small, slow clip (few frames per second, 60 ms of audio a packet) keeps
+    a test with many clients cheap."""
+    key = (seconds, width, height, fps, audio_ms)
+    if key in _clips:
+        return _clips[key]
     encoder = av.CodecContext.create("libvpx", "w")
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
     encoder.bit_rate = 300_000
-    encoder.time_base = fractions.Fraction(1, FPS)
+    encoder.time_base = fractions.Fraction(1, fps)
     encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    encoder.gop_size = FPS  # a keyframe every second
+    encoder.gop_size = fps  # a keyframe every second
     video = []
-    for n in range(seconds * FPS):
+    for n in range(seconds * fps):
         frame = av.VideoFrame(width, height, "yuv420p")
         luma = bytes((x + n * 4) % 256 for x in range(width)) * height
         frame.planes[0].update(luma)
@@ -80,24 +89,24 @@ def encoded_clip(
     opus = av.CodecContext.create("libopus", "w")
     opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
     opus.bit_rate = 32000
+    opus.options = {"frame_duration": str(audio_ms)}
+    samples = 48 * audio_ms
     audio = []
-    for n in range(seconds * 50):
-        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_SAMPLES)
+    for n in range(seconds * 1000 // audio_ms):
+        frame = av.AudioFrame(format="s16", layout="mono", samples=samples)
         frame.sample_rate = 48000
         tone = array.array(
             "h",
             (
-                int(
-                    8000 * math.sin(2 * math.pi * 440 * (n * AUDIO_SAMPLES + i) / 48000)
-                )
-                for i in range(AUDIO_SAMPLES)
+                int(8000 * math.sin(2 * math.pi * 440 * (n * samples + i) / 48000))
+                for i in range(samples)
             ),
         )
         frame.planes[0].update(tone.tobytes())
-        frame.pts = n * AUDIO_SAMPLES
+        frame.pts = n * samples
         audio += [bytes(p) for p in opus.encode(frame)]
-    _clip = EncodedClip(video=video, audio=audio)
-    return _clip
+    _clips[key] = EncodedClip(video=video, audio=audio, fps=fps, audio_samples=samples)
+    return _clips[key]
 
 
 class EncodedTrack(MediaStreamTrack):
@@ -113,7 +122,10 @@ class EncodedTrack(MediaStreamTrack):
         self._index = 0
         self._count = 0
         self._start: float | None = None
-        self._period = 1 / FPS if kind == "video" else AUDIO_SAMPLES / 48000
+        self._period = 1 / clip.fps if kind == "video" else clip.audio_samples / 48000
+        self._pts_step = (
+            VIDEO_RATE // clip.fps if kind == "video" else clip.audio_samples
+        )
         self.keyframe_requests = 0
         self.level = 127  # -dBov sent in the audio-level header: 127 is silence
         self._flowing = asyncio.Event()
@@ -148,10 +160,10 @@ class EncodedTrack(MediaStreamTrack):
         self._index = (self._index + 1) % len(self._frames)
         packet = av.Packet(data)
         if self.kind == "video":
-            packet.pts = self._count * (VIDEO_RATE // FPS)
+            packet.pts = self._count * self._pts_step
             packet.time_base = fractions.Fraction(1, VIDEO_RATE)
         else:
-            packet.pts = self._count * AUDIO_SAMPLES
+            packet.pts = self._count * self._pts_step
             packet.time_base = fractions.Fraction(1, 48000)
         self._count += 1
         return packet
@@ -201,6 +213,7 @@ class MediaClient:
         screen: bool = False,
         decode: bool = False,
         rewrite_offer: Callable[[str], str] | None = None,
+        clip: EncodedClip | None = None,
     ) -> None:
         self.sfu = sfu
         # Makes the offer look like another browser's, e.g. Chrome's.
@@ -208,7 +221,7 @@ class MediaClient:
         self.room_id = room_id
         self.id = participant_id
         self.decode = decode
-        self.clip = encoded_clip()
+        self.clip = clip or encoded_clip()
         self.tracks = {}
         if audio:
             self.tracks["mic"] = EncodedTrack("audio", self.clip)
