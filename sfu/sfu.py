@@ -176,12 +176,10 @@ class SFU:
         pc.on("connectionstatechange", on_connection_state)
 
     def _lost(self, peer: Peer, why: str) -> None:
+        # A peer that has left or was replaced is being closed already.
         if self._is_current(peer):
             log.warning("%s: %s; out of room %s", peer.id, why, peer.room.id)
             self._drop(peer)
-        else:
-            # Left or replaced: its other connection may still be open.
-            self._spawn(self._close_connections(peer))
 
     def _drop(self, peer: Peer) -> None:
         """Take ``peer`` out of its room now and close its connections. The
