@@ -276,7 +276,9 @@ async def run_worker() -> None:
     from signaling.handlers import deliver
 
     sfu = SFU(
-        ice_servers=_ice_servers(), announced_address=settings.SFU_ANNOUNCED_ADDRESS
+        ice_servers=_ice_servers(),
+        announced_address=settings.SFU_ANNOUNCED_ADDRESS,
+        candidate_policy=candidate_policy(),
     )
     layer = get_channel_layer()
     calls = {
@@ -332,6 +334,7 @@ def make_bridge() -> MediaBridge:
             SFU(
                 ice_servers=_ice_servers(),
                 announced_address=settings.SFU_ANNOUNCED_ADDRESS,
+                candidate_policy=candidate_policy(),
             )
         )
     return NoMediaBridge()

@@ -272,9 +272,16 @@ class CandidatePolicy:
     def check(self, candidate: str) -> None:
         """Raise ``Rejected`` unless ``candidate`` (with or without its
         ``candidate:`` prefix) is well formed and names an allowed address."""
-        refusal = self._refusal(_parse_candidate(candidate, prefixed=True))
+        refusal = self.refusal(candidate)
         if refusal:
             raise Rejected(refusal)
+
+    def refusal(self, candidate: str) -> str | None:
+        """Why the SFU must not use ``candidate``, or None if it may. Raises
+        ``Rejected`` only when it is malformed: a refused one is what real
+        browsers send too (mDNS names, addresses of their own LAN), to be
+        dropped quietly rather than answered with an error."""
+        return self._refusal(_parse_candidate(candidate, prefixed=True))
 
     def counter(self) -> CandidateCounter:
         """A fresh count of candidates, for one peer connection."""

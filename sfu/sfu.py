@@ -23,13 +23,20 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.exceptions import InvalidStateError, OperationError
+from aiortc.exceptions import InvalidStateError
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
 from sfu.down import Downlink
 from sfu.forwarding import CODECS, install, tap_receiver
 from sfu.forwarding import prefer_codec as _prefer_codec
+from sfu.guard import (
+    CandidateCounter,
+    CandidatePolicy,
+    Rejected,
+    check_answer,
+    check_offer,
+)
 from sfu.speaker import SpeakerDetector
 from sfu.tracks import DownTrack, UpTrack
 
@@ -43,13 +50,6 @@ SPEAKER_TICK = 0.2
 
 class SfuError(Exception):
     """A request the SFU cannot honour (unknown room or peer, bad SDP)."""
-
-
-def _check_sdp(sdp: str, what: str) -> None:
-    # aiortc takes nearly any text as a description with no media, which
-    # would silently unpublish everything: refuse it here.
-    if not sdp.startswith("v=0") or "\nm=" not in sdp:
-        raise SfuError(f"the {what} is not a session description with media")
 
 
 def msid_track_ids(sdp: str) -> dict[str, str]:
@@ -88,6 +88,9 @@ class Peer:
     # new peer with a new session, so an answer to the old peer's offer (it
     # can arrive on the new connection) is recognised and dropped.
     session: str = ""
+    # ICE candidates each connection has named (trickled and in SDP).
+    up_candidates: CandidateCounter | None = None
+    down_candidates: CandidateCounter | None = None
     negotiating: bool = False
     renegotiate: bool = False
     offer_scheduled: bool = False
@@ -120,9 +123,12 @@ class SFU:
         *,
         ice_servers: list[RTCIceServer] | None = None,
         announced_address: str = "",
+        candidate_policy: CandidatePolicy | None = None,
     ) -> None:
         install()  # before the first connection: see sfu.consent
         self.ice_servers = ice_servers or []
+        # Which addresses clients may make the SFU send to (sfu.guard).
+        self.candidate_policy = candidate_policy or CandidatePolicy.default()
         self.announced_address = announced_address
         self.rooms: dict[int, Room] = {}
         self.peer_connections: set[RTCPeerConnection] = set()
@@ -211,6 +217,8 @@ class SFU:
             down=down,
             downlink=Downlink(down, participant_id),
             session=session,
+            up_candidates=self.candidate_policy.counter(),
+            down_candidates=self.candidate_policy.counter(),
         )
         self._watch(peer, down, "down")
         room.peers[participant_id] = peer
@@ -300,7 +308,16 @@ class SFU:
     ) -> str:
         """Apply the client's offer on ``up``; return the SFU's answer."""
         peer = self._peer(room_id, participant_id)
-        _check_sdp(sdp, "offer")
+        previous = peer.up.remoteDescription if peer.up is not None else None
+        try:
+            sdp = check_offer(
+                sdp,
+                policy=self.candidate_policy,
+                counter=peer.up_candidates,
+                previous=previous.sdp if previous is not None else None,
+            )
+        except Rejected as exc:
+            raise SfuError(str(exc)) from exc
         peer.screen_track_id = screen_track_id
         peer.up_track_ids = msid_track_ids(sdp)
         if peer.up is None:
@@ -316,10 +333,13 @@ class SFU:
             if self._is_current(peer):
                 self._end_unsent_tracks(peer)
             await up.setLocalDescription(await up.createAnswer())
-        except (ValueError, OperationError) as exc:
-            raise SfuError(f"unusable offer: {exc}") from exc
         except InvalidStateError as exc:
             raise SfuError(f"{participant_id}'s connection has closed") from exc
+        except Exception as exc:
+            # The guard lets through only what aiortc takes; if it ever does
+            # not, the sender alone hears of it.
+            log.warning("%s: aiortc refused a checked offer", peer.id, exc_info=True)
+            raise SfuError(f"unusable offer: {exc}") from exc
         if not self._is_current(peer):
             raise SfuError(f"{participant_id} left while publishing")
         return self._announce(up.localDescription.sdp)
@@ -456,15 +476,24 @@ class SFU:
             return
         if peer.down.signalingState != "have-local-offer":
             raise SfuError("no down offer is waiting for an answer")
-        _check_sdp(sdp, "answer")
+        try:
+            sdp = check_answer(
+                sdp,
+                offer=peer.down.localDescription.sdp,
+                policy=self.candidate_policy,
+                counter=peer.down_candidates,
+            )
+        except Rejected as exc:
+            raise SfuError(str(exc)) from exc
         try:
             await peer.down.setRemoteDescription(
                 RTCSessionDescription(sdp=sdp, type="answer")
             )
-        except (ValueError, OperationError) as exc:
-            raise SfuError(f"unusable answer: {exc}") from exc
         except InvalidStateError as exc:
             raise SfuError(f"{participant_id}'s connection has closed") from exc
+        except Exception as exc:
+            log.warning("%s: aiortc refused a checked answer", peer.id, exc_info=True)
+            raise SfuError(f"unusable answer: {exc}") from exc
         peer.negotiating = False
         declined = peer.downlink.answered()
         if declined:
@@ -489,9 +518,25 @@ class SFU:
         connection = peer.up if pc == "up" else peer.down
         if connection is None or not candidate:
             return  # end of candidates, or before the offer: nothing to do
+        if sdp_mid is None and sdp_mline_index is None:
+            raise SfuError("a candidate needs sdp_mid or sdp_mline_index")
+        counter = peer.up_candidates if pc == "up" else peer.down_candidates
         try:
+            refusal = self.candidate_policy.refusal(candidate)
+            if refusal is not None:
+                # What real browsers send too (mDNS names, their LAN): the
+                # SFU never sends there, and learns the browser's address
+                # from its connectivity checks instead.
+                log.info("%s %s: candidate dropped: %s", peer.id, pc, refusal)
+                return
+            counter.take(candidate)
             parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
-        except (ValueError, IndexError) as exc:
+        except Rejected as exc:
+            raise SfuError(str(exc)) from exc
+        except Exception as exc:
+            log.warning(
+                "%s: aiortc refused a checked candidate", peer.id, exc_info=True
+            )
             raise SfuError(f"unusable candidate: {exc}") from exc
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = sdp_mline_index
@@ -499,6 +544,8 @@ class SFU:
             await connection.addIceCandidate(parsed)
         except InvalidStateError as exc:
             raise SfuError(f"{participant_id}'s connection has closed") from exc
+        except Exception as exc:  # e.g. a mid that names no m-section
+            raise SfuError(f"unusable candidate: {exc}") from exc
 
     # Moderation
 
