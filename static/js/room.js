@@ -57,6 +57,8 @@ class Room {
     this.participants = new Map();
     this.lobby = new Map();
     this.remoteAudio = new Map();
+    // Which stream each received track object is shown for (see takeTrack).
+    this.trackHolders = new WeakMap();
     this.publisher = null;
     this.subscriber = null;
     this.quality = { in: new media.QualityMeter(), out: new media.QualityMeter() };
@@ -382,7 +384,20 @@ class Room {
     setTimeout(() => this.retryMedia(), 1000);
   }
 
+  // The SFU reuses a receiving m-section for the next person's track, and the
+  // browser then hands over the same track object under their stream: whoever
+  // showed it before must let it go, or their tile would show someone else.
+  takeTrack(track, streamId) {
+    const previous = this.trackHolders.get(track);
+    this.trackHolders.set(track, streamId);
+    if (!previous || previous === streamId) return;
+    if (previous.startsWith("screen-")) this.grid.setScreen(previous.slice("screen-".length), "", null);
+    else if (track.kind === "video") this.grid.setVideo(previous, null);
+    else if (this.remoteAudio.get(previous)) this.remoteAudio.get(previous).srcObject = null;
+  }
+
   onRemoteTrack(track, streamId) {
+    this.takeTrack(track, streamId);
     if (streamId.startsWith("screen-")) {
       const id = streamId.slice("screen-".length);
       const p = this.participants.get(id);
