@@ -8,6 +8,7 @@ as many daphne processes as asked on free loopback ports.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -206,3 +207,20 @@ def ws_url(port: int, slug: str) -> str:
 
 def ws_headers(port: int, session_key: str) -> dict[str, str]:
     return {"Cookie": f"sessionid={session_key}", "Origin": f"http://127.0.0.1:{port}"}
+
+
+async def recv_type(ws, kind: str, timeout: float = 10) -> dict:
+    """The next message of type ``kind`` on a websockets client, skipping
+    others; fails saying what came instead."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    skipped = []
+    while True:
+        left = deadline - loop.time()
+        try:
+            message = json.loads(await asyncio.wait_for(ws.recv(), max(left, 0.01)))
+        except TimeoutError:
+            raise AssertionError(f"no {kind} in {timeout} s; got {skipped}") from None
+        if message["type"] == kind:
+            return message
+        skipped.append(message["type"])

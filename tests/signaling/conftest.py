@@ -12,6 +12,7 @@ from channels.layers import channel_layers
 
 from signaling import presence
 from signaling.bridge import set_bridge
+from tests.signaling.client import RoomClient
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -76,3 +77,14 @@ async def stop_the_sweeper():
 def no_bridge_leftovers():
     yield
     set_bridge(None)
+
+
+@pytest.fixture
+async def pair(room, owner, publisher):
+    first, second = RoomClient(owner, room), RoomClient(publisher, room)
+    await first.join()
+    await second.join()
+    await first.recv("participant_joined")
+    yield first, second
+    await first.close()
+    await second.close()

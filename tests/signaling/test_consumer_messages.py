@@ -16,17 +16,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-async def pair(room, owner, publisher):
-    first, second = RoomClient(owner, room), RoomClient(publisher, room)
-    await first.join()
-    await second.join()
-    await first.recv("participant_joined")
-    yield first, second
-    await first.close()
-    await second.close()
-
-
 # Chat
 
 

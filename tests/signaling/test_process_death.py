@@ -4,7 +4,6 @@ grace period, frees their seat and ends their attendance."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import time
@@ -12,20 +11,11 @@ import time
 import pytest
 import websockets
 
-from tests.servers import Deployment, ws_headers, ws_url
+from tests.servers import Deployment, recv_type, ws_headers, ws_url
 from tests.signaling.test_two_processes import _services_or_skip
 
 GRACE = 4  # seconds; MEETING_PRESENCE_LEASE is the same
 SWEEP = 2  # the sweep runs at most every 2 s
-
-
-async def _recv(ws, kind: str, timeout: float = 10) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        message = json.loads(await asyncio.wait_for(ws.recv(), max(left, 0.01)))
-        if message["type"] == kind:
-            return message
 
 
 async def _join(port: int, slug: str, session: str):
@@ -33,7 +23,7 @@ async def _join(port: int, slug: str, session: str):
         ws_url(port, slug), additional_headers=ws_headers(port, session)
     )
     await ws.send(json.dumps({"type": "hello", "version": 1}))
-    return ws, await _recv(ws, "welcome")
+    return ws, await recv_type(ws, "welcome")
 
 
 ATTENDANCE = """
@@ -65,7 +55,7 @@ async def test_a_participant_of_a_dead_process_is_let_go_by_the_next(how):
         owner, _ = await _join(first, slug, owner_key)
         member, member_welcome = await _join(first, slug, member_key)
         member_id = member_welcome["you"]["id"]
-        await _recv(owner, "participant_joined")
+        await recv_type(owner, "participant_joined")
 
         deployment.processes[0].send_signal(how)
         died_at = time.monotonic()
@@ -77,7 +67,7 @@ async def test_a_participant_of_a_dead_process_is_let_go_by_the_next(how):
         second = deployment.start(1)[-1]
         owner, welcome = await _join(second, slug, owner_key)
         if member_id in [p["id"] for p in welcome["participants"]]:
-            left = await _recv(owner, "participant_left", timeout=GRACE + SWEEP + 5)
+            left = await recv_type(owner, "participant_left", timeout=GRACE + SWEEP + 5)
             assert left["id"] == member_id
         gone_after = time.monotonic() - died_at
         print(f"\n{how.name}: shown as left {gone_after:.1f} s after the process died")

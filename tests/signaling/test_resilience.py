@@ -116,8 +116,8 @@ async def test_a_timed_out_connection_is_recorded_as_dropped(
     await owner_in.close()
 
 
-async def test_nul_bytes_are_refused_before_they_reach_the_database(pair_in_room):
-    owner_in, pub = pair_in_room
+async def test_nul_bytes_are_refused_before_they_reach_the_database(pair):
+    owner_in, pub = pair
     await pub.send({"type": "chat_send", "text": "hello\u0000world"})
     message = await pub.error("bad_message")
     assert "NUL" in message["message"]
@@ -128,17 +128,6 @@ async def test_nul_bytes_are_refused_before_they_reach_the_database(pair_in_room
     assert await db(ChatMessage.objects.count)() == 0
     await pub.send({"type": "ping"})
     await pub.recv("pong")
-
-
-@pytest.fixture
-async def pair_in_room(room, owner, publisher):
-    owner_in, pub = RoomClient(owner, room), RoomClient(publisher, room)
-    await owner_in.join()
-    await pub.join()
-    await owner_in.recv("participant_joined")
-    yield owner_in, pub
-    await owner_in.close()
-    await pub.close()
 
 
 async def test_close_codes_are_ones_the_websocket_library_can_send():
@@ -247,9 +236,9 @@ async def test_a_waiting_lobby_request_of_a_dead_process_is_cancelled(
     await owner_in.close()
 
 
-async def test_every_frame_gets_an_answer_or_a_clean_close(pair_in_room):
+async def test_every_frame_gets_an_answer_or_a_clean_close(pair):
     """Whatever arrives, the sender hears back: garbage of every shape."""
-    _, pub = pair_in_room
+    _, pub = pair
     frames = [
         " ",
         "null",
@@ -271,8 +260,8 @@ async def test_every_frame_gets_an_answer_or_a_clean_close(pair_in_room):
 # The media server goes away and comes back
 
 
-async def test_everyone_here_hears_when_media_is_lost_and_restored(pair_in_room):
-    owner_in, pub = pair_in_room
+async def test_everyone_here_hears_when_media_is_lost_and_restored(pair):
+    owner_in, pub = pair
     await media_lost()
     for client in (owner_in, pub):
         await client.error("media_unavailable")

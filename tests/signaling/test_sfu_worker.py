@@ -3,7 +3,6 @@ processes through the Redis channel layer."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -19,7 +18,7 @@ from channels.layers import channel_layers
 from config.sfu_hosting import WORKER_DOWN_AFTER, WorkerBridge
 from sfu.testing import EncodedTrack, encoded_clip
 from signaling.bridge import MediaRejected
-from tests.servers import ROOT, Deployment, ws_headers, ws_url
+from tests.servers import ROOT, Deployment, recv_type, ws_headers, ws_url
 from tests.signaling.conftest import REDIS_URL, _redis_reachable
 from tests.signaling.test_two_processes import _services_or_skip
 
@@ -80,20 +79,6 @@ async def test_worker_answers_offers_and_refuses_bad_ones(worker):
 # The worker dies and comes back, under a real daphne
 
 
-async def _recv(ws, kind: str, timeout: float = 10) -> dict:
-    deadline = asyncio.get_running_loop().time() + timeout
-    skipped = []
-    while True:
-        left = deadline - asyncio.get_running_loop().time()
-        try:
-            message = json.loads(await asyncio.wait_for(ws.recv(), max(left, 0.01)))
-        except TimeoutError:
-            raise AssertionError(f"no {kind} in {timeout} s; got {skipped}") from None
-        if message["type"] == kind:
-            return message
-        skipped.append(message)
-
-
 async def _publish(ws) -> RTCPeerConnection:
     """Publish a microphone and a camera over the meeting socket."""
     pc = RTCPeerConnection()
@@ -149,44 +134,46 @@ async def test_a_killed_worker_is_survived_and_media_comes_back(worker_deploymen
     ):
         for ws in (owner, member):
             await ws.send(json.dumps({"type": "hello", "version": 1}))
-            await _recv(ws, "welcome")
+            await recv_type(ws, "welcome")
         first_pc = await _publish(member)
-        await _recv(member, "sfu_answer")
-        offer = await _recv(owner, "sfu_offer")  # the member's tracks, via the worker
+        await recv_type(member, "sfu_answer")
+        offer = await recv_type(
+            owner, "sfu_offer"
+        )  # the member's tracks, via the worker
         assert offer["sdp"].count("m=") == 2
 
         await member.send(json.dumps({"type": "chat_send", "text": "before"}))
-        await _recv(member, "chat_ack")
-        await _recv(owner, "chat_message")
+        await recv_type(member, "chat_ack")
+        await recv_type(owner, "chat_message")
         workers[0].kill()  # kill -9
         workers[0].wait()
         # Everyone is told, without having asked anything.
         for ws in (owner, member):
-            error = await _recv(ws, "error", timeout=WORKER_DOWN_AFTER + 4)
+            error = await recv_type(ws, "error", timeout=WORKER_DOWN_AFTER + 4)
             assert error["code"] == "media_unavailable"
         # Signaling and chat go on.
         await member.send(json.dumps({"type": "chat_send", "text": "still talking"}))
-        await _recv(member, "chat_ack")
-        chat = await _recv(owner, "chat_message")
+        await recv_type(member, "chat_ack")
+        chat = await recv_type(owner, "chat_message")
         assert chat["message"]["text"] == "still talking"
         # A media message fails at once, not after a timeout.
         started = time.monotonic()
         second_pc = await _publish(member)
-        error = await _recv(member, "error")
+        error = await recv_type(member, "error")
         assert error["code"] == "media_unavailable"
         assert time.monotonic() - started < 1.5
 
         workers.append(_start_worker(deployment.env()))
         # Media comes back by itself: a new media session for each...
         restarts = [
-            await _recv(ws, "media_restart", timeout=30) for ws in (owner, member)
+            await recv_type(ws, "media_restart", timeout=30) for ws in (owner, member)
         ]
         session = restarts[0]["media_session"]
         assert session and restarts[1]["media_session"] != session
         # ...in which publishing works again and reaches the others.
         third_pc = await _publish(member)
-        await _recv(member, "sfu_answer")
-        offer = await _recv(owner, "sfu_offer")
+        await recv_type(member, "sfu_answer")
+        offer = await recv_type(owner, "sfu_offer")
         assert offer["session"] == session
         assert offer["sdp"].count("m=") == 2
         for pc in (first_pc, second_pc, third_pc):

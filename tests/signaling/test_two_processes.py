@@ -10,7 +10,7 @@ import os
 import pytest
 import websockets
 
-from tests.servers import Deployment, ws_headers, ws_url
+from tests.servers import Deployment, recv_type, ws_headers, ws_url
 from tests.signaling.conftest import REDIS_URL, _redis_reachable
 
 
@@ -42,13 +42,6 @@ def two_servers():
         yield ports, seeded
 
 
-async def _recv(ws, kind: str) -> dict:
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        if message["type"] == kind:
-            return message
-
-
 async def test_presence_and_chat_cross_between_processes(two_servers):
     (port_a, port_b), seeded = two_servers
     slug, (owner_key, member_key) = seeded["slug"], seeded["sessions"]
@@ -61,35 +54,37 @@ async def test_presence_and_chat_cross_between_processes(two_servers):
         ) as b,
     ):
         await a.send(json.dumps({"type": "hello", "version": 1}))
-        welcome_a = await _recv(a, "welcome")
+        welcome_a = await recv_type(a, "welcome")
         assert [p["name"] for p in welcome_a["participants"]] == ["Owner"]
 
         await b.send(json.dumps({"type": "hello", "version": 1}))
-        welcome_b = await _recv(b, "welcome")
+        welcome_b = await recv_type(b, "welcome")
         # Presence comes from the shared database...
         assert sorted(p["name"] for p in welcome_b["participants"]) == [
             "Member 0",
             "Owner",
         ]
         # ...and events cross processes through Redis.
-        joined = await _recv(a, "participant_joined")
+        joined = await recv_type(a, "participant_joined")
         assert joined["participant"]["name"] == "Member 0"
 
         await b.send(json.dumps({"type": "chat_send", "text": "from B"}))
-        assert (await _recv(a, "chat_message"))["message"]["text"] == "from B"
+        assert (await recv_type(a, "chat_message"))["message"]["text"] == "from B"
         await a.send(json.dumps({"type": "chat_send", "text": "from A"}))
-        assert (await _recv(b, "chat_message"))["message"]["text"] == "from A"
+        assert (await recv_type(b, "chat_message"))["message"]["text"] == "from A"
 
         await b.send(json.dumps({"type": "hand", "raised": True}))
-        update = await _recv(a, "participant_updated")
+        update = await recv_type(a, "participant_updated")
         assert update["participant"]["hand"] is True
 
         # Idle longer than redis-py 8's default 5 s read timeout: the layer
         # must still deliver (django/channels_redis#422).
         await asyncio.sleep(6.5)
         await a.send(json.dumps({"type": "chat_send", "text": "after a pause"}))
-        assert (await _recv(b, "chat_message"))["message"]["text"] == "after a pause"
+        assert (await recv_type(b, "chat_message"))["message"][
+            "text"
+        ] == "after a pause"
 
         await b.send(json.dumps({"type": "leave"}))
-        left = await _recv(a, "participant_left")
+        left = await recv_type(a, "participant_left")
         assert left["id"] == welcome_b["you"]["id"]
