@@ -247,6 +247,17 @@ def report_failure(people: list[Person], site: Site, *, log_lines: int = 60) -> 
     print("\n".join(site.log().splitlines()[-log_lines:]))
 
 
+def wait_until(page, expression: str, *, timeout: float = 15.0) -> None:
+    """Poll ``expression`` until it is true. Playwright's wait_for_function
+    compiles its predicate inside the page, which the Content-Security-Policy
+    (no 'unsafe-eval') rightly forbids; evaluate() goes through DevTools."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.1)
+
+
 def wait_for_media(
     person: Person, tracks: list[str], *, timeout: float = 15.0
 ) -> dict[str, int]:

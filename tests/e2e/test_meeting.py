@@ -9,7 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import VIEWPORTS
-from tests.e2e.meeting import Site, growth, media_of, report_failure, wait_for_media
+from tests.e2e.meeting import (
+    Site,
+    growth,
+    media_of,
+    report_failure,
+    wait_for_media,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -215,7 +222,7 @@ def test_switching_camera_keeps_video_flowing(people):
     olivia.page.click("#devices-button")
     # fake_device_1 is a depth camera, which Chrome does not encode.
     olivia.page.select_option("#call-camera", label="fake_device_2")
-    olivia.page.wait_for_function(f"{label} !== {before!r}")
+    wait_until(olivia.page, f"{label} !== {before!r}")
     wait_for_media(pablo, [olivia_cam])
     # The switch reused the connection: no new peer connection, no new socket.
     assert olivia.open_connections() == connections
@@ -240,7 +247,7 @@ def test_dropped_websocket_reconnects_and_media_flows_again(people, site):
     for person in (olivia, pablo):
         person.page.wait_for_selector("#call-status >> text=Reconnecting…")
     for person in (olivia, pablo):
-        person.page.wait_for_function("window.__sockets.length === 2")
+        wait_until(person.page, "window.__sockets.length === 2")
         person.page.wait_for_selector("#call-status >> text=Reconnected.")
     wait_for_media(pablo, media_of(olivia))
     wait_for_media(olivia, media_of(pablo))
