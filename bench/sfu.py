@@ -52,7 +52,8 @@ def relay_sfu_class():
     and re-encodes it for every subscriber. Same API and signalling."""
     from aiortc.contrib.media import MediaRelay
 
-    from sfu.sfu import SFU, _prefer_codec
+    from sfu.forwarding import prefer_codec
+    from sfu.sfu import SFU
 
     class RelaySFU(SFU):
         def __init__(self, **kwargs) -> None:
@@ -60,13 +61,19 @@ def relay_sfu_class():
             self.relay = MediaRelay()
             self.remote: dict[str, object] = {}
 
-        def _on_up_track(self, peer, track) -> None:
-            source = "mic" if track.kind == "audio" else "cam"
-            self.remote[f"{source}-{peer.id}"] = (peer.id, track)
-            for other in peer.room.peers.values():
-                if other is not peer:
-                    self._relay_to(other, f"{source}-{peer.id}")
-                    asyncio.get_running_loop().create_task(self._offer_down(other))
+        def _reconcile(self, peer, screen_track_id, track_ids) -> None:
+            # Instead of the SFU's forwarding taps: relay each new track.
+            for transceiver in peer.up.getTransceivers():
+                track = transceiver.receiver.track
+                source = "mic" if transceiver.kind == "audio" else "cam"
+                key = f"{source}-{peer.id}"
+                if track is None or key in self.remote:
+                    continue
+                self.remote[key] = (peer.id, track)
+                for other in peer.room.peers.values():
+                    if other is not peer:
+                        self._relay_to(other, key)
+                        self._spawn(self._offer_down(other))
 
         def _relay_to(self, peer, key: str) -> None:
             owner, track = self.remote[key]
@@ -74,16 +81,11 @@ def relay_sfu_class():
             relayed._id = key  # as the SFU names its tracks: cam-<owner>
             transceiver = peer.down.addTransceiver(relayed, direction="sendonly")
             transceiver.sender._stream_id = owner
-            _prefer_codec(transceiver)
+            prefer_codec(transceiver)
             peer.subscriptions[key] = (transceiver, relayed)
 
-        async def join(self, *, room_id, participant_id, session, deliver) -> None:
-            await super().join(
-                room_id=room_id,
-                participant_id=participant_id,
-                session=session,
-                deliver=deliver,
-            )
+        async def join(self, *, room_id, participant_id, **kwargs) -> None:
+            await super().join(room_id=room_id, participant_id=participant_id, **kwargs)
             peer = self.rooms[room_id].peers[participant_id]
             for key, (owner, _track) in self.remote.items():
                 if owner != participant_id:
@@ -97,24 +99,30 @@ def relay_sfu_class():
 async def serve(mode: str, port: int) -> None:
     from sfu.sfu import SFU
 
-    sfu = relay_sfu_class()() if mode == "relay" else SFU()
+    # Each client process's connection, by the addresses it joined with.
+    writers: dict[str, asyncio.StreamWriter] = {}
+
+    async def push(address: str, message: dict) -> None:
+        writer = writers.get(address)
+        if writer is not None:
+            writer.write(json.dumps({"push": message, "to": address}).encode() + b"\n")
+            await writer.drain()
+
+    sfu = relay_sfu_class()(deliver=push) if mode == "relay" else SFU(deliver=push)
     calls = {"publish": sfu.publish, "answer": sfu.answer, "leave": sfu.leave}
 
     async def handle(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        async def push(participant_id: str, message: dict) -> None:
-            writer.write(
-                json.dumps({"push": message, "to": participant_id}).encode() + b"\n"
-            )
-            await writer.drain()
-
         while line := await reader.readline():
             request = json.loads(line)
             op, args = request["op"], request.get("args", {})
+            if "allowed" in args:  # a JSON list
+                args["allowed"] = frozenset(args["allowed"])
             try:
                 if op == "join":
-                    result = await sfu.join(**args, deliver=push)
+                    writers[args["address"]] = writer
+                    result = await sfu.join(**args)
                 elif op == "stats":
                     usage = resource.getrusage(resource.RUSAGE_SELF)
                     result = {
@@ -143,9 +151,11 @@ class RemoteSFU:
     """The SFU's API, called over the bench's JSON-lines connection."""
 
     def __init__(self, reader, writer) -> None:
+        from tests.media import Switchboard
+
         self.reader, self.writer = reader, writer
         self.pending: dict[int, asyncio.Future] = {}
-        self.deliver: dict[str, object] = {}
+        self.deliver = Switchboard()
         self.next_id = 0
         self.task = asyncio.get_running_loop().create_task(self._read())
 
@@ -157,7 +167,7 @@ class RemoteSFU:
         while line := await self.reader.readline():
             message = json.loads(line)
             if "push" in message:
-                await self.deliver[message["to"]](message["to"], message["push"])
+                await self.deliver(message["to"], message["push"])
             elif "error" in message:
                 self.pending.pop(message["id"]).set_exception(
                     RuntimeError(message["error"])
@@ -166,6 +176,8 @@ class RemoteSFU:
                 self.pending.pop(message["id"]).set_result(message["result"])
 
     async def call(self, op: str, **args):
+        if "allowed" in args:
+            args["allowed"] = sorted(args["allowed"])  # JSON has no sets
         self.next_id += 1
         future = asyncio.get_running_loop().create_future()
         self.pending[self.next_id] = future
@@ -175,11 +187,8 @@ class RemoteSFU:
         await self.writer.drain()
         return await future
 
-    async def join(self, *, room_id, participant_id, session, deliver) -> None:
-        self.deliver[participant_id] = deliver
-        await self.call(
-            "join", room_id=room_id, participant_id=participant_id, session=session
-        )
+    async def join(self, **args) -> None:
+        await self.call("join", **args)
 
     async def publish(self, **args) -> str:
         return await self.call("publish", **args)
@@ -214,7 +223,7 @@ async def _loss(clients) -> tuple[int, int]:
 
 
 async def run_clients(port: int, ids: list[str], start_at: float) -> dict:
-    from sfu.testing import MediaClient
+    from tests.media import MediaClient
 
     remote = await RemoteSFU.connect(port)
     clients = [MediaClient(remote, 1, pid) for pid in ids]
@@ -236,7 +245,7 @@ async def run_clients(port: int, ids: list[str], start_at: float) -> dict:
 
 
 async def run_late_joiner(port: int, publishers: list[str]) -> dict:
-    from sfu.testing import MediaClient
+    from tests.media import MediaClient
 
     remote = await RemoteSFU.connect(port)
     late = MediaClient(remote, 1, "late", video=False, audio=False)

@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels, and
+the process's lifespan (its media server is closed when it stops)."""
 
 import os
 
@@ -13,12 +14,17 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from config.sfu_hosting import make_bridge  # noqa: E402
-from signaling.bridge import set_bridge_factory  # noqa: E402
+from hosting.factory import make_media_server  # noqa: E402
+from hosting.lifespan import close_media_when_daphne_stops, lifespan  # noqa: E402
+from signaling.bridge import set_media_factory  # noqa: E402
 from signaling.origin import SameOriginValidator  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 
-set_bridge_factory(make_bridge)
+# The media server (settings.SFU_MODE) is made on first use, in the loop it
+# serves, and closed when the server stops: through the ASGI lifespan
+# protocol, and under daphne, which does not speak it, by its reactor.
+set_media_factory(make_media_server)
+close_media_when_daphne_stops()
 
 if settings.SERVE_STATIC:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
@@ -34,5 +40,6 @@ application = ProtocolTypeRouter(
         "websocket": SameOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
+        "lifespan": lifespan,
     }
 )

@@ -18,6 +18,7 @@ These are private attributes of aiortc, which is why aiortc is pinned and
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import logging
 import time
@@ -36,7 +37,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 
-from sfu import consent
+from sfu import consent, ports
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,12 @@ CLOCK_RATES = {"audio": 48000, "video": 90000}
 CODECS = {"audio": "audio/opus", "video": "video/VP8"}
 
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+_STARTED = "_RTCRtpReceiver__started"
+# Where a tapped receiver keeps aiortc's own packet handler (ours).
+_UNTAPPED_HANDLER = "_sfu_untapped_handle_rtp_packet"
 _ENCODER = "_RTCRtpSender__encoder"
 # Public-looking but undocumented: what aiortc writes in an m-section's
 # ``a=msid:<stream> <track>`` line, and the direction the remote offered.
@@ -84,7 +89,7 @@ def check_hooks() -> None:
         (
             "RTCRtpReceiver.__init__",
             RTCRtpReceiver.__init__,
-            (_DECODER_QUEUE, _JITTER_BUFFER, _RTX_SSRC),
+            (_DECODER_QUEUE, _DECODER_THREAD, _JITTER_BUFFER, _RTX_SSRC, _STARTED),
         ),
         ("RTCRtpSender.__init__", RTCRtpSender.__init__, (_ENCODER, _STREAM_ID)),
         ("RTCRtpSender.replaceTrack", RTCRtpSender.replaceTrack, (_TRACK_ID,)),
@@ -107,8 +112,62 @@ def check_hooks() -> None:
         problems.append("aioice Connection.connect starting query_consent")
     if "_closing" not in _names_in(Connection.close):
         problems.append("aioice Connection._closing")
+    problems += _ports_hooks_missing()
     if problems:
         raise AiortcHooksMissing("aiortc no longer has: " + ", ".join(problems))
+
+
+def _names_deep(function: Any) -> set[str]:
+    """Names used by ``function`` and the lambdas and comprehensions in it."""
+    names: set[str] = set()
+    stack = [getattr(function, "__code__", None)]
+    while stack:
+        code = stack.pop()
+        if code is not None:
+            names.update(code.co_names)
+            stack += [c for c in code.co_consts if hasattr(c, "co_names")]
+    return names
+
+
+def _ports_hooks_missing() -> list[str]:
+    """What sfu.ports needs: aioice binds host candidates, and asks STUN and
+    TURN, in ``get_component_candidates``, which ``gather_candidates`` calls
+    with the host's addresses and ``close()`` undoes through ``_protocols``;
+    aiortc gathers only in ``setLocalDescription``."""
+    get_candidates = ports._original_get_component_candidates
+    problems = [
+        f"aioice Connection.get_component_candidates using {n}"
+        for n in (
+            "create_datagram_endpoint",
+            "StunProtocol",
+            "_protocols",
+            "server_reflexive_candidate",
+            "relayed_candidate",
+        )
+        if n not in _names_deep(get_candidates)
+    ]
+    if get_candidates.__code__.co_varnames[:4] != (
+        "self",
+        "component",
+        "addresses",
+        "timeout",
+    ):
+        problems.append("aioice Connection.get_component_candidates(component, …)")
+    gather = _names_deep(Connection.gather_candidates)
+    if "get_component_candidates" not in gather or "get_host_addresses" not in gather:
+        problems.append("aioice Connection.gather_candidates")
+    if "_protocols" not in _names_in(Connection.close):
+        problems.append("aioice Connection.close closing _protocols")
+    if not hasattr(ports.turn, "UDP_SOCKET_BUFFER_SIZE"):
+        problems.append("aioice turn.UDP_SOCKET_BUFFER_SIZE")
+    gatherers = {
+        name
+        for name, function in vars(_pc_module.RTCPeerConnection).items()
+        if "_RTCPeerConnection__gather" in _names_in(function)
+    }
+    if gatherers != {"setLocalDescription"}:
+        problems.append("aiortc RTCPeerConnection gathering in setLocalDescription")
+    return problems
 
 
 _original_decoder_worker = _receiver_module.decoder_worker
@@ -131,6 +190,7 @@ def install() -> None:
         check_hooks()
         _receiver_module.decoder_worker = _decoder_worker
         consent.install()
+        ports.install()
         _installed = True
 
 
@@ -138,14 +198,39 @@ class FrameTap:
     """Stands in for a receiver's decoder queue: frames go to ``on_frame``.
 
     ``put`` is called on the event loop by the receiver with a (codec,
-    JitterFrame) pair, and with None when the receiver stops.
+    JitterFrame) pair, and with None when aiortc stops the receiver's
+    decoder: as the receiver stops, and also on an RTCP BYE, which Chrome
+    sends when a transceiver stops sending (a screen share stopped). A
+    stream can start again on that receiver (the next share on the reused
+    transceiver), so the receiver is made to keep handing frames over; one
+    that has stopped receives no more packets anyway.
     """
 
-    def __init__(self, on_frame: Callable[[JitterFrame | None], None]) -> None:
+    def __init__(
+        self, receiver: RTCRtpReceiver, on_frame: Callable[[JitterFrame], None]
+    ) -> None:
+        self.receiver = receiver
         self.on_frame = on_frame
 
     def put(self, item: tuple[Any, JitterFrame] | None) -> None:
-        self.on_frame(None if item is None else item[1])
+        if item is None:
+            # aiortc forgets the decoder just after this call returns.
+            asyncio.get_running_loop().call_soon(_keep_decoding, self.receiver)
+            return
+        self.on_frame(item[1])
+
+
+class _NoDecoder:
+    """What a tapped receiver holds as its decoder thread once aiortc has
+    stopped the real one: a receiver without one drops every frame."""
+
+    def join(self, timeout: float | None = None) -> None:
+        """Nothing to wait for."""
+
+
+def _keep_decoding(receiver: RTCRtpReceiver) -> None:
+    if getattr(receiver, _DECODER_THREAD) is None:
+        setattr(receiver, _DECODER_THREAD, _NoDecoder())
 
 
 class ImmediateAudioBuffer(JitterBuffer):
@@ -229,14 +314,18 @@ def tap_receiver(
     receiver: RTCRtpReceiver,
     *,
     kind: str,
-    on_frame: Callable[[JitterFrame | None], None],
+    on_frame: Callable[[JitterFrame], None],
     on_packet: Callable[[RtpPacket, int], None],
     on_loss: Callable[[], None] = lambda: None,
 ) -> None:
     """Make ``receiver`` deliver encoded frames instead of decoding them.
 
-    Must run before the receiver starts (in the peer connection's ``track``
-    event), since starting is what launches the decoder thread.
+    First called before the receiver starts (before the offer that created
+    it is answered), since starting is what launches the decoder thread. It
+    may be called again for the same receiver, for the next track sent on
+    its transceiver: the new callbacks replace the old ones, and the jitter
+    buffer starts empty (what the last track left in it is not the new
+    track's).
 
     ``on_packet`` sees every packet as it arrives, with a retransmission's
     SSRC already mapped back to the stream it repairs: Chrome probes
@@ -244,12 +333,16 @@ def tap_receiver(
     that SSRC is ignored, which left late joiners without video.
     """
     install()
-    setattr(receiver, _DECODER_QUEUE, FrameTap(on_frame))
+    setattr(receiver, _DECODER_QUEUE, FrameTap(receiver, on_frame))
+    if getattr(receiver, _STARTED):
+        _keep_decoding(receiver)  # its decoder may have been stopped (BYE)
     if kind == "audio":
         replace_jitter_buffer(receiver, ImmediateAudioBuffer())
     else:
         replace_jitter_buffer(receiver, VideoForwardBuffer(on_loss))
-    handle = receiver._handle_rtp_packet
+    # aiortc's own packet handler, however often the receiver is tapped.
+    handle = receiver.__dict__.get(_UNTAPPED_HANDLER) or receiver._handle_rtp_packet
+    receiver.__dict__[_UNTAPPED_HANDLER] = handle
     # RTX SSRC -> media SSRC, filled by aiortc when the receiver starts.
     rtx_ssrcs: dict[int, int] = getattr(receiver, _RTX_SSRC)
 

@@ -1,11 +1,11 @@
 """The SFU: rooms of peers, each with an ``up`` connection (the client offers
-and publishes) and a ``down`` connection (the SFU offers everyone else's
-tracks). Only one side ever offers on each, so offers never collide; adding
-or removing a subscription renegotiates ``down`` only.
+and publishes, ``sfu.up``) and a ``down`` connection (the SFU offers
+everyone else's tracks, ``sfu.down``). Only one side ever offers on each, so
+offers never collide; adding or removing a subscription renegotiates
+``down`` only.
 
-The API (``join``, ``publish``, ``answer``, ``candidate``, ``set_muted``,
-``leave``, ``close_room``, ``stats``) is documented in docs/protocol.md
-and used by signaling through a bridge. Nothing here imports Django.
+``SFU`` implements ``sfu.api.MediaServer``, the contract signaling uses
+(docs/protocol.md). Nothing here imports Django.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from aiortc import (
     RTCBundlePolicy,
@@ -24,112 +22,50 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.exceptions import InvalidStateError
-from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
+from sfu.api import Deliver, MediaRejected
 from sfu.down import Downlink
-from sfu.forwarding import CODECS, install, tap_receiver
-from sfu.forwarding import prefer_codec as _prefer_codec
-from sfu.guard import (
-    CandidateCounter,
-    CandidatePolicy,
-    Rejected,
-    check_answer,
-    check_offer,
-)
-from sfu.speaker import SpeakerDetector
-from sfu.tracks import DownTrack, UpTrack
+from sfu.forwarding import CODECS, install, prefer_codec
+from sfu.guard import CandidatePolicy, Rejected, check_answer, check_offer
+from sfu.ports import PortRange, PortsExhausted, RangedPeerConnection
+from sfu.room import Peer, Room, is_offered
+from sfu.tracks import UpTrack
+from sfu.up import Uplink, msid_track_ids
 
 log = logging.getLogger(__name__)
 
-# deliver(participant_id, message): a protocol message to one participant.
-Deliver = Callable[[str, dict], Awaitable[None]]
-
 SPEAKER_TICK = 0.2
-
-
-class SfuError(Exception):
-    """A request the SFU cannot honour (unknown room or peer, bad SDP)."""
-
-
-def msid_track_ids(sdp: str) -> dict[str, str]:
-    """The msid track id of each m-section, by mid.
-
-    aiortc takes a track id from ``a=msid`` only when the stream is listed in
-    ``a=msid-semantic: WMS``, and Chrome lists only some of its streams there
-    (a screen share's stream is left out), so the SFU reads them itself.
-    """
-    ids: dict[str, str] = {}
-    for section in sdp.split("\nm=")[1:]:
-        mid = track_id = ""
-        for line in section.splitlines():
-            if line.startswith("a=mid:"):
-                mid = line[len("a=mid:") :].strip()
-            elif line.startswith("a=msid:") and " " in line:
-                track_id = line.split()[1]
-        if mid and track_id:
-            ids[mid] = track_id
-    return ids
-
-
-@dataclass
-class Peer:
-    id: str
-    room: Room
-    deliver: Deliver
-    down: RTCPeerConnection
-    downlink: Downlink
-    up: RTCPeerConnection | None = None
-    screen_track_id: str = ""
-    up_track_ids: dict[str, str] = field(default_factory=dict)  # by mid
-    published: dict[str, UpTrack] = field(default_factory=dict)  # by source
-    muted: set[str] = field(default_factory=set)  # enforced: audio, video, screen
-    # Names this peer's offers; an answer must echo it. A reconnect makes a
-    # new peer with a new session, so an answer to the old peer's offer (it
-    # can arrive on the new connection) is recognised and dropped.
-    session: str = ""
-    # ICE candidates each connection has named (trickled and in SDP).
-    up_candidates: CandidateCounter | None = None
-    down_candidates: CandidateCounter | None = None
-    negotiating: bool = False
-    renegotiate: bool = False
-    offer_scheduled: bool = False
-
-    @property
-    def subscriptions(self) -> dict[str, tuple[RTCRtpTransceiver, DownTrack]]:
-        return self.downlink.subscriptions
-
-
-@dataclass
-class Room:
-    id: int
-    peers: dict[str, Peer] = field(default_factory=dict)
-    speakers: SpeakerDetector = field(default_factory=SpeakerDetector)
-    speaker_task: asyncio.Task | None = None
-
-    def tracks(self) -> list[UpTrack]:
-        return [
-            t for p in self.peers.values() for t in p.published.values() if not t.ended
-        ]
 
 
 class SFU:
     """Rooms of peers. One peer's failure stays its own: a connection that
     closes or fails takes its peer out of the room at once, and an error in
-    one peer's negotiation drops that peer, never another's request."""
+    one peer's negotiation drops that peer, never another's request.
+
+    Every message to a participant goes out through ``deliver(address,
+    message)``, with the address its ``join`` gave. Every refusal is a
+    ``MediaRejected``, but for a full port range (``ports``): that is
+    ``PortsExhausted``, a ``MediaUnavailable``.
+    """
 
     def __init__(
         self,
         *,
+        deliver: Deliver,
         ice_servers: list[RTCIceServer] | None = None,
         announced_address: str = "",
         candidate_policy: CandidatePolicy | None = None,
+        ports: PortRange | None = None,
     ) -> None:
         install()  # before the first connection: see sfu.consent
+        self.deliver = deliver
         self.ice_servers = ice_servers or []
         # Which addresses clients may make the SFU send to (sfu.guard).
         self.candidate_policy = candidate_policy or CandidatePolicy.default()
         self.announced_address = announced_address
+        # Where ICE host candidates bind (sfu.ports); None: ports the OS picks.
+        self.ports = ports
         self.rooms: dict[int, Room] = {}
         self.peer_connections: set[RTCPeerConnection] = set()
         # Tasks started from event callbacks: held so they are not collected.
@@ -143,14 +79,19 @@ class SFU:
     # Lifecycle
 
     def _new_pc(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(
-            RTCConfiguration(
-                iceServers=self.ice_servers,
-                # aiortc's default bundle policy mis-routes the second and
-                # later m-lines of one kind; one transport for all is right.
-                bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
-            )
+        """A peer connection, bound to its ports already when the SFU has
+        a range: raises ``PortsExhausted`` when the range is full."""
+        configuration = RTCConfiguration(
+            iceServers=self.ice_servers,
+            # aiortc's default bundle policy mis-routes the second and later
+            # m-lines of one kind; one transport for all is right. It is also
+            # why a connection needs one port (per address), not one per track.
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
         )
+        if self.ports is None:
+            pc = RTCPeerConnection(configuration)
+        else:
+            pc = RangedPeerConnection(configuration, ports=self.ports)
         self.peer_connections.add(pc)
         return pc
 
@@ -194,14 +135,38 @@ class SFU:
         self._spawn(self._close_connections(peer))
 
     async def join(
-        self, *, room_id: int, participant_id: str, session: str, deliver: Deliver
+        self,
+        *,
+        room_id: int,
+        participant_id: str,
+        session: str,
+        address: str,
+        allowed: frozenset[str],
     ) -> None:
-        """Add a participant; they will be offered everyone's tracks on ``down``.
+        """Add a participant; they will be offered everyone's tracks on
+        ``down``, through ``deliver(address, …)``, and may publish
+        ``allowed`` sources.
 
         A participant already here (a reconnect) is replaced. State changes
         happen before any ``await``: joins, leaves and publishes of several
         participants interleave, and none may see another half done.
+
+        With a full port range this raises ``PortsExhausted`` and changes
+        nothing (the ``down`` connection is made, and takes its port, first),
+        but for a reconnect, whose earlier peer then gives its ports back.
         """
+        try:
+            down = self._new_pc()
+        except PortsExhausted:
+            replaced = self._find(room_id, participant_id)
+            if replaced is None:
+                raise
+            # A reconnect in a full range: the peer it replaces holds ports
+            # that it is about to give back. It goes first, then we try again.
+            log.info("%s: its earlier peer gives its ports back", participant_id)
+            self._remove_peer(replaced.room, replaced)
+            await self._close_connections(replaced)
+            down = self._new_pc()
         room = self.rooms.get(room_id)
         if room is None:
             room = self.rooms[room_id] = Room(id=room_id)
@@ -209,13 +174,13 @@ class SFU:
                 self._speakers(room)
             )
         replaced = room.peers.get(participant_id)
-        down = self._new_pc()
         peer = Peer(
             id=participant_id,
             room=room,
-            deliver=deliver,
+            address=address,
             down=down,
             downlink=Downlink(down, participant_id),
+            uplink=Uplink(participant_id, frozenset(allowed)),
             session=session,
             up_candidates=self.candidate_policy.counter(),
             down_candidates=self.candidate_policy.counter(),
@@ -224,7 +189,7 @@ class SFU:
         room.peers[participant_id] = peer
         if replaced is not None:
             self._remove_peer(room, replaced)  # after: the room is never empty
-        for up in room.tracks():
+        for up in room.offered():
             self._subscribe(peer, up)
         if replaced is not None:
             await self._close_connections(replaced)
@@ -232,11 +197,14 @@ class SFU:
             await self._offer_down(peer)
 
     def _peer(self, room_id: int, participant_id: str) -> Peer:
-        room = self.rooms.get(room_id)
-        peer = room.peers.get(participant_id) if room else None
+        peer = self._find(room_id, participant_id)
         if peer is None:
-            raise SfuError(f"{participant_id} has not joined room {room_id}")
+            raise MediaRejected(f"{participant_id} has not joined room {room_id}")
         return peer
+
+    def _find(self, room_id: int, participant_id: str) -> Peer | None:
+        room = self.rooms.get(room_id)
+        return room.peers.get(participant_id) if room else None
 
     async def leave(self, *, room_id: int, participant_id: str) -> None:
         room = self.rooms.get(room_id)
@@ -280,9 +248,8 @@ class SFU:
         if room.peers.get(peer.id) is peer:
             del room.peers[peer.id]
         room.speakers.forget(peer.id)
-        for up in list(peer.published.values()):
-            self._unpublish(room, up, renegotiate=renegotiate)
-        peer.published.clear()
+        for up in peer.uplink.close():
+            self._withdraw(room, up, renegotiate=renegotiate)
         peer.downlink.stop()
         if not room.peers:
             self._end_room(room)
@@ -304,11 +271,23 @@ class SFU:
     # Publishing (up)
 
     async def publish(
-        self, *, room_id: int, participant_id: str, sdp: str, screen_track_id: str = ""
+        self,
+        *,
+        room_id: int,
+        participant_id: str,
+        sdp: str,
+        screen_track_id: str = "",
+        allowed: frozenset[str],
     ) -> str:
-        """Apply the client's offer on ``up``; return the SFU's answer."""
+        """Apply the client's offer on ``up``; return the SFU's answer.
+
+        ``allowed`` holds at once, for the tracks already published and for
+        those of this offer, before any of them forwards a frame.
+        """
         peer = self._peer(room_id, participant_id)
-        previous = peer.up.remoteDescription if peer.up is not None else None
+        self._set_allowed(peer, allowed)
+        uplink = peer.uplink
+        previous = uplink.pc.remoteDescription if uplink.pc is not None else None
         try:
             sdp = check_offer(
                 sdp,
@@ -317,89 +296,107 @@ class SFU:
                 previous=previous.sdp if previous is not None else None,
             )
         except Rejected as exc:
-            raise SfuError(str(exc)) from exc
-        peer.screen_track_id = screen_track_id
-        peer.up_track_ids = msid_track_ids(sdp)
-        if peer.up is None:
-            peer.up = self._new_pc()
-            self._watch(peer, peer.up, "up")
-            peer.up.on("track", lambda track: self._on_up_track(peer, track))
-        up = peer.up
+            raise MediaRejected(str(exc)) from exc
+        if uplink.pc is None:
+            uplink.pc = self._new_pc()  # PortsExhausted: no connection made
+            self._watch(peer, uplink.pc, "up")
+        up = uplink.pc
         try:
             await up.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            # No await from here to the reconciliation: new receivers are
+            # tapped before aiortc starts them.
             for transceiver in up.getTransceivers():
                 if transceiver.kind in CODECS:
-                    _prefer_codec(transceiver)
+                    prefer_codec(transceiver)
             if self._is_current(peer):
-                self._end_unsent_tracks(peer)
+                self._reconcile(peer, screen_track_id, msid_track_ids(sdp))
             await up.setLocalDescription(await up.createAnswer())
         except InvalidStateError as exc:
-            raise SfuError(f"{participant_id}'s connection has closed") from exc
+            raise MediaRejected(f"{participant_id}'s connection has closed") from exc
+        except PortsExhausted:
+            raise  # binding a port for a second transport or a new address
         except Exception as exc:
             # The guard lets through only what aiortc takes; if it ever does
             # not, the sender alone hears of it.
             log.warning("%s: aiortc refused a checked offer", peer.id, exc_info=True)
-            raise SfuError(f"unusable offer: {exc}") from exc
+            raise MediaRejected(f"unusable offer: {exc}") from exc
         if not self._is_current(peer):
-            raise SfuError(f"{participant_id} left while publishing")
+            raise MediaRejected(f"{participant_id} left while publishing")
         return self._announce(up.localDescription.sdp)
 
-    def _on_up_track(self, peer: Peer, track) -> None:
-        if not self._is_current(peer):
-            return  # replaced while its offer was being applied
-        transceiver = next(
-            t for t in peer.up.getTransceivers() if t.receiver.track is track
+    def _reconcile(
+        self, peer: Peer, screen_track_id: str, track_ids: dict[str, str]
+    ) -> None:
+        """Publish what the offer sends anew, unpublish what it stopped."""
+        ended, started = peer.uplink.reconcile(
+            screen_track_id=screen_track_id, track_ids=track_ids
         )
-        receiver = transceiver.receiver
-        track_id = peer.up_track_ids.get(transceiver.mid, track.id)
-        if track.kind == "audio":
-            source = "mic"
-        else:
-            source = "screen" if track_id == peer.screen_track_id else "cam"
-        old = peer.published.get(source)
-        if old is not None and not old.ended:
-            self._unpublish(peer.room, old)
-        up = UpTrack(
-            owner_id=peer.id,
-            kind=track.kind,
-            source=source,
-            send_pli=receiver._send_rtcp_pli,
-        )
-        up.receiver = receiver
-        up.muted = self._kind_of(source) in peer.muted
-        tap_receiver(
-            receiver,
-            kind=track.kind,
-            on_frame=up.on_frame,
-            on_packet=up.on_packet,
-            on_loss=up.on_loss,
-        )
-        peer.published[source] = up
-        log.info("%s publishes %s", peer.id, up.id)
+        for up in ended:
+            self._withdraw(peer.room, up)
+        for up in started:
+            if is_offered(up):
+                self._offer_track(peer.room, up)
+
+    def _offer_track(self, room: Room, up: UpTrack) -> None:
+        """Subscribe everyone else to ``up``; they are offered the change."""
         # A copy: a subscriber that fails here leaves the room meanwhile.
-        for other in list(peer.room.peers.values()):
-            if other is not peer and self._subscribe(other, up):
+        for other in list(room.peers.values()):
+            if other.id != up.owner_id and self._subscribe(other, up):
                 self._schedule_offer(other)
 
-    def _end_unsent_tracks(self, peer: Peer) -> None:
-        """Tracks the client stopped sending (e.g. a screen share ended)."""
-        for transceiver in peer.up.getTransceivers():
-            direction = getattr(transceiver, "_offerDirection", None)
-            if direction in ("recvonly", "sendrecv"):
-                continue
-            for up in list(peer.published.values()):
-                if getattr(up, "receiver", None) is transceiver.receiver:
-                    self._unpublish(peer.room, up)
-
-    def _unpublish(self, room: Room, up: UpTrack, *, renegotiate: bool = True) -> None:
-        """End ``up`` for everyone; subscribers are offered the change."""
-        owner = room.peers.get(up.owner_id)
-        if owner is not None and owner.published.get(up.source) is up:
-            del owner.published[up.source]
-        up.end()
+    def _withdraw(self, room: Room, up: UpTrack, *, renegotiate: bool = True) -> None:
+        """End everyone's subscription to ``up``; they are offered the change."""
         for other in room.peers.values():
             if other.downlink.unsubscribe(up) and renegotiate:
                 self._schedule_offer(other)
+
+    # What may be forwarded
+
+    async def set_allowed(
+        self, *, room_id: int, participant_id: str, allowed: frozenset[str]
+    ) -> None:
+        """Forward only these sources of the participant, from now on. A
+        participant the SFU does not know is ignored (``join`` and
+        ``publish`` carry the set too)."""
+        peer = self._find(room_id, participant_id)
+        if peer is not None:
+            self._set_allowed(peer, allowed)
+
+    def _set_allowed(self, peer: Peer, allowed: frozenset[str]) -> None:
+        for up in peer.uplink.set_allowed(allowed):
+            # A withheld source appears or goes for the subscribers too.
+            if not is_offered(up):
+                self._withdraw(peer.room, up)
+            elif up.forwarding:
+                self._offer_track(peer.room, up)
+
+    async def end_share(self, *, room_id: int, participant_id: str) -> None:
+        """A moderator stopped the participant's screen share: it ends for
+        everyone now, and what the client goes on sending on it is never
+        forwarded. The client's next share (once an offer has stopped
+        sending on that transceiver, or on a new one) is forwarded if
+        allowed. A participant the SFU does not know is ignored."""
+        peer = self._find(room_id, participant_id)
+        if peer is None:
+            return
+        up = peer.uplink.end_share()
+        if up is not None:
+            log.info("%s: the screen share was ended by a moderator", peer.id)
+            self._withdraw(peer.room, up)
+
+    def forwarded_sources(self, room_id: int, participant_id: str) -> frozenset[str]:
+        """Sources of the participant's live tracks that forward what they
+        receive now (allowed, and not an ended share)."""
+        peer = self._find(room_id, participant_id)
+        return peer.uplink.forwarded() if peer is not None else frozenset()
+
+    def allowed_sources(
+        self, room_id: int, participant_id: str
+    ) -> frozenset[str] | None:
+        """What the participant may publish; None for one the SFU does not
+        know."""
+        peer = self._find(room_id, participant_id)
+        return peer.uplink.allowed if peer is not None else None
 
     # Subscribing (down)
 
@@ -448,8 +445,8 @@ class SFU:
             log.info("%s is offered %s", peer.id, sorted(peer.subscriptions))
             if not self._is_current(peer):
                 return  # replaced while the offer was made: the new peer gets its own
-            await peer.deliver(
-                peer.id,
+            await self.deliver(
+                peer.address,
                 {
                     "type": "sfu_offer",
                     "pc": "down",
@@ -475,7 +472,7 @@ class SFU:
             log.info("%s: dropped an answer from an earlier session", peer.id)
             return
         if peer.down.signalingState != "have-local-offer":
-            raise SfuError("no down offer is waiting for an answer")
+            raise MediaRejected("no down offer is waiting for an answer")
         try:
             sdp = check_answer(
                 sdp,
@@ -484,16 +481,16 @@ class SFU:
                 counter=peer.down_candidates,
             )
         except Rejected as exc:
-            raise SfuError(str(exc)) from exc
+            raise MediaRejected(str(exc)) from exc
         try:
             await peer.down.setRemoteDescription(
                 RTCSessionDescription(sdp=sdp, type="answer")
             )
         except InvalidStateError as exc:
-            raise SfuError(f"{participant_id}'s connection has closed") from exc
+            raise MediaRejected(f"{participant_id}'s connection has closed") from exc
         except Exception as exc:
             log.warning("%s: aiortc refused a checked answer", peer.id, exc_info=True)
-            raise SfuError(f"unusable answer: {exc}") from exc
+            raise MediaRejected(f"unusable answer: {exc}") from exc
         peer.negotiating = False
         declined = peer.downlink.answered()
         if declined:
@@ -519,7 +516,7 @@ class SFU:
         if connection is None or not candidate:
             return  # end of candidates, or before the offer: nothing to do
         if sdp_mid is None and sdp_mline_index is None:
-            raise SfuError("a candidate needs sdp_mid or sdp_mline_index")
+            raise MediaRejected("a candidate needs sdp_mid or sdp_mline_index")
         counter = peer.up_candidates if pc == "up" else peer.down_candidates
         try:
             refusal = self.candidate_policy.refusal(candidate)
@@ -532,36 +529,20 @@ class SFU:
             counter.take(candidate)
             parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
         except Rejected as exc:
-            raise SfuError(str(exc)) from exc
+            raise MediaRejected(str(exc)) from exc
         except Exception as exc:
             log.warning(
                 "%s: aiortc refused a checked candidate", peer.id, exc_info=True
             )
-            raise SfuError(f"unusable candidate: {exc}") from exc
+            raise MediaRejected(f"unusable candidate: {exc}") from exc
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = sdp_mline_index
         try:
             await connection.addIceCandidate(parsed)
         except InvalidStateError as exc:
-            raise SfuError(f"{participant_id}'s connection has closed") from exc
+            raise MediaRejected(f"{participant_id}'s connection has closed") from exc
         except Exception as exc:  # e.g. a mid that names no m-section
-            raise SfuError(f"unusable candidate: {exc}") from exc
-
-    # Moderation
-
-    @staticmethod
-    def _kind_of(source: str) -> str:
-        return {"mic": "audio", "cam": "video", "screen": "screen"}[source]
-
-    async def set_muted(
-        self, *, room_id: int, participant_id: str, kind: str, muted: bool
-    ) -> None:
-        """Enforce a moderator's mute: that media is not forwarded."""
-        peer = self._peer(room_id, participant_id)
-        (peer.muted.add if muted else peer.muted.discard)(kind)
-        for up in peer.published.values():
-            if self._kind_of(up.source) == kind:
-                up.set_muted(muted)
+            raise MediaRejected(f"unusable candidate: {exc}") from exc
 
     # Speakers and statistics
 
@@ -571,14 +552,14 @@ class SFU:
             levels = [
                 (up.owner_id, up.audio_level, up.level_at)
                 for up in room.tracks()
-                if up.source == "mic" and not up.muted
+                if up.source == "mic" and up.forwarding
             ]
             speaker = room.speakers.tick(levels)
             if speaker is not None:
                 message = {"type": "active_speaker", "participant_id": speaker}
                 for peer in list(room.peers.values()):
                     try:
-                        await peer.deliver(peer.id, message)
+                        await self.deliver(peer.address, message)
                     except Exception:  # one unreachable peer must not stop the others
                         log.exception("active speaker to %s", peer.id)
 

@@ -54,7 +54,10 @@ class UpTrack:
         self.owner_id = owner_id
         self.kind = kind
         self.source = source
-        self.muted = False
+        # False while the server does not allow this source: nothing is
+        # forwarded, whatever the publisher sends.
+        self.forwarding = True
+        self.receiver: object | None = None  # what it arrives on (aiortc's)
         self.subscribers: list[DownTrack] = []
         self.ssrc: int | None = None
         self.audio_level: int = 127  # -dBov: 0 is loudest, 127 silence
@@ -96,7 +99,7 @@ class UpTrack:
         self.frames_in += 1
         if self.frames_in == 1:
             log.info("%s: first frame from the publisher", self.id)
-        if self.muted or not self.subscribers:
+        if not self.forwarding or not self.subscribers:
             return
         keyframe = self.kind == "audio" or is_vp8_keyframe(frame.data)
         packet = to_packet(frame, self.kind)
@@ -136,7 +139,7 @@ class UpTrack:
         self._last_pli = time.monotonic()
         self._loop.create_task(self._send_pli(self.ssrc))
 
-    # Subscribers and mutes
+    # Subscribers and forwarding
 
     def subscribe(self, down: DownTrack) -> None:
         self.subscribers.append(down)
@@ -146,13 +149,19 @@ class UpTrack:
         if down in self.subscribers:
             self.subscribers.remove(down)
 
-    def set_muted(self, muted: bool) -> None:
-        """A muted track is not forwarded, whatever the publisher sends."""
-        if self.muted and not muted:
-            for down in self.subscribers:
-                down.resync()
+    def set_forwarding(self, forwarding: bool) -> None:
+        """Forward the publisher's frames, or not, from now on. Stopping also
+        drops what subscribers have queued, so not one more frame leaves;
+        resuming starts video at a keyframe, asked for at once."""
+        if forwarding == self.forwarding:
+            return
+        self.forwarding = forwarding
+        for down in self.subscribers:
+            if not forwarding:
+                down.drop_queued()
+            down.resync()
+        if forwarding:
             self.request_keyframe()
-        self.muted = muted
 
     def end(self) -> None:
         self.ended = True
@@ -206,6 +215,11 @@ class DownTrack(MediaStreamTrack):
     def request_keyframe(self) -> None:
         """The subscriber's browser sent PLI or FIR."""
         self.up.request_keyframe()
+
+    def drop_queued(self) -> None:
+        """Forget the frames not yet sent."""
+        self.dropped += self._queue.qsize()
+        self._drain()
 
     def finish(self) -> None:
         self._drain()

@@ -5,6 +5,7 @@ left behind (issue 9)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 
@@ -12,7 +13,7 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from sfu.sfu import SFU
-from sfu.testing import MediaClient, encoded_clip, sending_tracks
+from tests.media import MediaClient, Switchboard, encoded_clip, sending_tracks
 from tests.sfu.test_sfu import wait_until
 
 WAVE = 3  # visitors who join together, while the wave before them goes
@@ -46,6 +47,11 @@ def _media_objects() -> list[object]:
     ]
 
 
+def _peer_connections() -> int:
+    gc.collect()
+    return sum(isinstance(o, RTCPeerConnection) for o in gc.get_objects())
+
+
 def _media_tasks() -> list[asyncio.Task]:
     """Running tasks of aiortc and aioice (consent checks included)."""
 
@@ -63,7 +69,7 @@ def _media_tasks() -> list[asyncio.Task]:
 
 @pytest.fixture
 async def sfu():
-    server = SFU()
+    server = SFU(deliver=Switchboard())
     yield server
     await server.close()
 
@@ -144,17 +150,22 @@ async def test_two_hundred_visitors_come_and_go_while_host_stays(sfu, capsys):
     for participant_id in cut_short:
         await sfu.leave(room_id=1, participant_id=participant_id)
     await wait_until(lambda: set(sfu.rooms[1].peers) == {"host"})
-    # The m-sections did not grow after the first waves: they were reused.
-    assert m_sections[-1] == m_sections[2], m_sections
+    # The m-sections stopped growing after the first waves: they were
+    # reused. (How many two overlapping waves hold at a given moment depends
+    # on timing, so the last offer is compared with the largest of the first
+    # ten, not with one wave's.)
+    assert m_sections[-1] <= max(m_sections[:10]), m_sections
 
     # While Host stays, nothing of the visitors is alive: the only peer
     # connections left in the process are Host's two and the SFU's two.
     await wait_until(lambda: not sending_tracks(host_peer.down.localDescription.sdp))
-    await asyncio.sleep(0.3)
-    gc.collect()
-    alive = [o for o in gc.get_objects() if isinstance(o, RTCPeerConnection)]
-    assert len(alive) == 4, len(alive)
-    del alive
+    # A dropped client's connection finishes closing on its own tasks: give
+    # it a few seconds (CI once still held one after a fixed 0.3 s), then
+    # count. A real leak stays and fails here.
+    with contextlib.suppress(AssertionError):
+        await wait_until(lambda: _peer_connections() == 4, timeout=5, step=0.25)
+    alive = _peer_connections()
+    assert alive == 4, f"{alive} peer connections alive, not Host's two and the SFU's"
 
     await host.leave()
     host = host_peer = None  # so that only what the SFU keeps is counted below

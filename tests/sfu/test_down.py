@@ -18,14 +18,14 @@ from aiortc import (
 
 from sfu.down import Downlink
 from sfu.sfu import SFU
-from sfu.testing import MediaClient, sending_tracks
 from sfu.tracks import UpTrack
+from tests.media import MediaClient, Switchboard, sending_tracks
 from tests.sfu.test_sfu import wait_until
 
 
 @pytest.fixture
 async def sfu():
-    server = SFU()
+    server = SFU(deliver=Switchboard())
     yield server
     await server.close()
 

@@ -1,5 +1,5 @@
 """The hostile corpus straight at the SFU's API, with no signaling in front:
-every refusal is a SfuError for the sender, nothing else is ever raised or
+every refusal is a MediaRejected for the sender, nothing else is ever raised or
 logged as an error, and an honest participant in the same room is served
 throughout."""
 
@@ -9,8 +9,10 @@ import logging
 
 import pytest
 
+from sfu.api import SOURCES, MediaRejected
 from sfu.guard import CandidatePolicy
-from sfu.sfu import SFU, SfuError
+from sfu.sfu import SFU
+from tests.media import Switchboard
 from tests.sfu.hostile import (
     good_offer,
     hostile_answers,
@@ -19,33 +21,38 @@ from tests.sfu.hostile import (
 )
 
 
-async def _nowhere(participant_id: str, message: dict) -> None:
-    """The attacker's browser: it hears the SFU's offers and ignores them."""
-
-
 @pytest.fixture
 async def sfu():
-    server = SFU(candidate_policy=CandidatePolicy.default())
+    server = SFU(deliver=Switchboard(), candidate_policy=CandidatePolicy.default())
     yield server
     await server.close()
 
 
 async def test_the_sfu_api_refuses_the_hostile_corpus_and_only_that(sfu, caplog):
     caplog.set_level(logging.WARNING)
-    await sfu.join(room_id=1, participant_id="attacker", session="a", deliver=_nowhere)
-    await sfu.join(room_id=1, participant_id="honest", session="h", deliver=_nowhere)
+    # Nobody at either address: the SFU's offers go unheard.
+    for name in ("attacker", "honest"):
+        await sfu.join(
+            room_id=1,
+            participant_id=name,
+            session=name[0],
+            address=name,
+            allowed=SOURCES,
+        )
     refused = 0
     for item in await hostile_offers():
         try:
-            await sfu.publish(room_id=1, participant_id="attacker", sdp=item.text)
-        except SfuError:
+            await sfu.publish(
+                room_id=1, participant_id="attacker", sdp=item.text, allowed=SOURCES
+            )
+        except MediaRejected:
             refused += 1
     for item in await hostile_answers():
         try:
             await sfu.answer(
                 room_id=1, participant_id="attacker", sdp=item.text, session="a"
             )
-        except SfuError:
+        except MediaRejected:
             refused += 1
     for item in hostile_candidates():
         for pc in ("up", "down"):
@@ -58,7 +65,7 @@ async def test_the_sfu_api_refuses_the_hostile_corpus_and_only_that(sfu, caplog)
                     sdp_mid="0",
                     sdp_mline_index=0,
                 )
-            except SfuError:
+            except MediaRejected:
                 refused += 1
     assert refused > 700
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -66,7 +73,7 @@ async def test_the_sfu_api_refuses_the_hostile_corpus_and_only_that(sfu, caplog)
     # The honest participant publishes as ever, and the attacker is still a
     # peer of the room (its refusals were its own).
     answer = await sfu.publish(
-        room_id=1, participant_id="honest", sdp=await good_offer()
+        room_id=1, participant_id="honest", sdp=await good_offer(), allowed=SOURCES
     )
     assert "a=fingerprint" in answer
     assert set(sfu.rooms[1].peers) == {"attacker", "honest"}

@@ -6,14 +6,15 @@ import asyncio
 
 import pytest
 
+from sfu.api import SOURCES
 from sfu.sfu import SFU
-from sfu.testing import MediaClient
+from tests.media import MediaClient, Switchboard
 from tests.sfu.test_sfu import wait_until
 
 
 @pytest.fixture
 async def sfu():
-    server = SFU()
+    server = SFU(deliver=Switchboard())
     yield server
     await server.close()
 
@@ -52,10 +53,13 @@ async def test_a_subscriber_out_of_reach_is_dropped_and_the_publisher_carries_on
     cat = MediaClient(sfu, 1, "cat")
     await cat.join()
 
-    async def unreachable(participant_id: str, message: dict) -> None:
+    async def unreachable(message: dict) -> None:
         raise ConnectionError("the socket has gone")
 
-    await sfu.join(room_id=1, participant_id="ben", session="b", deliver=unreachable)
+    sfu.deliver.connect("ben's", unreachable)
+    await sfu.join(
+        room_id=1, participant_id="ben", session="b", address="ben's", allowed=SOURCES
+    )
     ann = MediaClient(sfu, 1, "ann")
     await ann.join()
     await wait_until(lambda: cat.frames_from("ann", "cam") > 5)

@@ -11,9 +11,10 @@ import pytest
 from aiortc import rtcrtpreceiver
 from aiortc.codecs import vpx
 
+from sfu.api import SOURCES
 from sfu.forwarding import OpusPacker, Vp8Packer, check_hooks
 from sfu.sfu import SFU
-from sfu.testing import MediaClient
+from tests.media import MediaClient, Switchboard
 
 
 async def wait_until(condition, timeout: float = 5.0, step: float = 0.05) -> None:
@@ -26,7 +27,7 @@ async def wait_until(condition, timeout: float = 5.0, step: float = 0.05) -> Non
 
 @pytest.fixture
 async def sfu():
-    server = SFU()
+    server = SFU(deliver=Switchboard())
     yield server
     await server.close()
 
@@ -107,24 +108,29 @@ async def test_no_delta_frame_reaches_a_subscriber_before_a_keyframe(sfu):
     await _close(early)
 
 
-async def test_mute_stops_forwarding_and_unmute_resumes_with_a_keyframe(sfu):
+async def test_a_source_not_allowed_forwards_nothing_and_comes_back_at_a_keyframe(
+    sfu,
+):
+    """A moderator stops Ann's microphone and camera: her client sends on,
+    Ben gets nothing of either; allowed again, video resumes at a keyframe."""
     ann, ben = await _room(sfu, ["ann", "ben"])
     await wait_until(lambda: ben.frames_from("ann", "cam") > 10)
-    for kind in ("audio", "video"):
-        await sfu.set_muted(room_id=1, participant_id="ann", kind=kind, muted=True)
-    await asyncio.sleep(0.3)  # what was in flight arrives
+    await sfu.set_allowed(room_id=1, participant_id="ann", allowed=frozenset())
+    assert sfu.forwarded_sources(1, "ann") == frozenset()
     video, audio = ben.frames_from("ann", "cam"), ben.frames_from("ann", "mic")
-    await asyncio.sleep(0.7)
-    # Ann's client kept sending all along; the SFU forwarded nothing.
+    sent = ann.tracks["cam"]._count
+    await asyncio.sleep(1.0)
+    # Ann's client kept sending all along; the SFU forwarded nothing, not
+    # even what it had queued for Ben when the change came.
     assert ben.frames_from("ann", "cam") == video
     assert ben.frames_from("ann", "mic") == audio
-    assert ann.tracks["cam"]._count > 0
+    assert ann.tracks["cam"]._count > sent + 20
     keyframes = ben.received["cam-ann"].keyframes
-    await sfu.set_muted(room_id=1, participant_id="ann", kind="video", muted=False)
+    await sfu.set_allowed(room_id=1, participant_id="ann", allowed=frozenset({"cam"}))
     await wait_until(lambda: ben.frames_from("ann", "cam") > video + 5)
     assert ben.received["cam-ann"].keyframes > keyframes
-    assert ben.frames_from("ann", "mic") == audio  # audio is still muted
-    await sfu.set_muted(room_id=1, participant_id="ann", kind="audio", muted=False)
+    assert ben.frames_from("ann", "mic") == audio  # the microphone still is not
+    await sfu.set_allowed(room_id=1, participant_id="ann", allowed=SOURCES)
     await wait_until(lambda: ben.frames_from("ann", "mic") > audio + 5)
     await _close([ann, ben])
 
@@ -270,9 +276,9 @@ async def test_active_speaker_from_audio_levels(sfu):
     await _close([ann, ben, cat])
 
 
-async def test_muted_mic_is_never_the_active_speaker(sfu):
+async def test_a_mic_not_allowed_is_never_the_active_speaker(sfu):
     ann, ben = await _room(sfu, ["ann", "ben"])
-    await sfu.set_muted(room_id=1, participant_id="ann", kind="audio", muted=True)
+    await sfu.set_allowed(room_id=1, participant_id="ann", allowed=frozenset({"cam"}))
     ann.tracks["mic"].level = 10
     await asyncio.sleep(1.2)
     assert "ann" not in ben.speakers
@@ -332,10 +338,17 @@ async def test_an_answer_from_an_earlier_session_is_dropped(sfu):
     stale_answer = ben.down.localDescription.sdp
     offers: list[dict] = []
 
-    async def deliver(participant_id: str, message: dict) -> None:
+    async def receive(message: dict) -> None:
         offers.append(message)
 
-    await sfu.join(room_id=1, participant_id="ben", session="second", deliver=deliver)
+    sfu.deliver.connect("ben's new tab", receive)
+    await sfu.join(
+        room_id=1,
+        participant_id="ben",
+        session="second",
+        address="ben's new tab",
+        allowed=SOURCES,
+    )
     assert [o["session"] for o in offers if o["type"] == "sfu_offer"] == ["second"]
     await sfu.answer(
         room_id=1, participant_id="ben", sdp=stale_answer, session=ben.session
@@ -381,7 +394,7 @@ async def test_keyframe_requests_name_the_stream_even_after_a_retransmission(sfu
 
 
 def test_announced_address_replaces_host_candidates_only():
-    sfu = SFU(announced_address="203.0.113.7")
+    sfu = SFU(deliver=Switchboard(), announced_address="203.0.113.7")
     sdp = (
         "a=candidate:1 1 udp 2130706431 192.0.2.2 40000 typ host\r\n"
         "a=candidate:2 1 udp 1694498815 198.51.100.9 40000 typ srflx"

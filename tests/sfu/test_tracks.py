@@ -1,5 +1,6 @@
 """UpTrack, DownTrack and DownSlot without the network: fan-out, keyframe
-gating, slow subscribers, mutes, subscriptions switched under one sender."""
+gating, slow subscribers, forwarding stopped and resumed, subscriptions
+switched under one sender."""
 
 import asyncio
 
@@ -89,20 +90,22 @@ async def test_slow_subscriber_is_dropped_to_the_next_keyframe():
     assert len(plis) >= 2  # and it asked for the keyframe it needs
 
 
-async def test_muted_track_forwards_nothing_and_unmute_waits_for_a_keyframe():
+async def test_a_track_that_stops_forwarding_drops_what_is_queued_and_resumes_at_a_keyframe():
     up, _ = _video_up()
     down = DownTrack(up)
     up.subscribe(down)
     up.on_frame(JitterFrame(KEY, 0))
-    up.set_muted(True)
-    up.on_frame(JitterFrame(KEY, 1))
-    up.on_frame(JitterFrame(DELTA, 2))
-    assert down._queue.qsize() == 1
-    up.set_muted(False)
+    up.on_frame(JitterFrame(DELTA, 1))
+    up.set_forwarding(False)
+    assert down._queue.qsize() == 0  # not one more frame leaves
+    up.on_frame(JitterFrame(KEY, 2))
     up.on_frame(JitterFrame(DELTA, 3))
+    assert down._queue.qsize() == 0
+    up.set_forwarding(True)
+    up.on_frame(JitterFrame(DELTA, 4))
+    assert down._queue.qsize() == 0
+    up.on_frame(JitterFrame(KEY, 5))
     assert down._queue.qsize() == 1
-    up.on_frame(JitterFrame(KEY, 4))
-    assert down._queue.qsize() == 2
 
 
 async def test_ended_publisher_ends_its_subscribers():

@@ -1,10 +1,17 @@
-"""Where the SFU runs, chosen by settings.SFU_MODE (config/ may import both
-signaling and sfu; they never import each other beyond the bridge types).
+"""The SFU in its own process (``manage.py sfu_worker``), reached by every
+daphne process through the channel layer.
 
-- ``embedded``: the SFU runs in this daphne process's event loop.
-- ``worker``: the SFU runs in ``python manage.py sfu_worker``; daphne
-  processes reach it through the (Redis) channel layer.
-- ``none``: no media; signaling, chat and moderation still work.
+``WorkerClient`` is signaling's media server in a daphne process: each call
+is a request to the worker's channel, answered on a reply channel of this
+process. ``run_worker`` serves them in the worker, with an ``SFU`` whose
+messages to participants go straight to their connections' channels
+(``signaling.events.relay``).
+
+On the wire (msgpack): a request is ``{"type": "sfu.request", "id", "op",
+"args", "reply_to"}``, its reply ``{"type": "sfu.reply", "id", "result"}``
+or ``{…, "error"}`` (with ``"unavailable": true`` for the SFU's own
+``MediaUnavailable``: its port range is full). Sets of sources travel as
+lists.
 """
 
 from __future__ import annotations
@@ -15,130 +22,54 @@ import itertools
 import logging
 import uuid
 
-from aiortc import RTCIceServer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from sfu.guard import CandidatePolicy
-from sfu.sfu import SFU, SfuError
-from signaling.bridge import (
-    Deliver,
-    MediaBridge,
-    MediaRejected,
-    MediaUnavailable,
-    NoMediaBridge,
-    media_lost,
-    media_restored,
-)
+from sfu.api import MediaRejected, MediaUnavailable
+from signaling.bridge import media_lost, media_restored
 
 log = logging.getLogger(__name__)
-# The worker says it is alive this often, to every bridge; a bridge that has
-# not heard it for WORKER_DOWN_AFTER takes it as gone, and media calls then
-# fail at once instead of each holding its connection for WORKER_TIMEOUT.
+# The worker says it is alive this often, to every client; a client that
+# has not heard it for WORKER_DOWN_AFTER takes it as gone, and media calls
+# then fail at once instead of each holding its connection for WORKER_TIMEOUT.
 HEARTBEAT_EVERY = 1.0
 WORKER_DOWN_AFTER = 3.5
 WORKER_TIMEOUT = 5.0
 
 
-def _bridges_group() -> str:
+def _clients_group() -> str:
     return f"{settings.SFU_WORKER_CHANNEL}.bridges"
 
 
 async def _tell(news) -> None:
-    # The bridge's listener and watchdog must outlive a failed notification.
+    # The client's listener and watchdog must outlive a failed notification.
     try:
         await news()
     except Exception:
         log.exception("could not tell participants: %s", news.__name__)
 
 
-def _ice_servers() -> list[RTCIceServer]:
-    # The SFU's own ICE servers: STUN to learn its public address. It needs
-    # no TURN credentials of its own: browsers relay to it, not the reverse.
-    return [RTCIceServer(urls=url) for url in settings.STUN_URLS]
+def _to_wire(args: dict) -> dict:
+    if "allowed" in args:
+        args["allowed"] = sorted(args["allowed"])  # msgpack has no sets
+    return args
 
 
-def candidate_policy() -> CandidatePolicy:
-    """Which addresses browsers may name in ICE candidates (settings)."""
-    limit = settings.SFU_MAX_CANDIDATES
-    if settings.SFU_CANDIDATE_NETWORKS:
-        return CandidatePolicy(settings.SFU_CANDIDATE_NETWORKS, max_candidates=limit)
-    return CandidatePolicy.default(max_candidates=limit)
+def _from_wire(args: dict) -> dict:
+    if "allowed" in args:
+        args["allowed"] = frozenset(args["allowed"])
+    return args
 
 
-class EmbeddedBridge:
-    """The MediaBridge for an SFU in this process."""
-
-    def __init__(self, sfu: SFU) -> None:
-        self.sfu = sfu
-
-    async def join(
-        self, *, room_id: int, participant_id: str, session: str, deliver: Deliver
-    ) -> None:
-        await self.sfu.join(
-            room_id=room_id,
-            participant_id=participant_id,
-            session=session,
-            deliver=deliver,
-        )
-
-    async def publish(
-        self, *, room_id: int, participant_id: str, sdp: str, screen_track_id: str
-    ) -> str:
-        try:
-            return await self.sfu.publish(
-                room_id=room_id,
-                participant_id=participant_id,
-                sdp=sdp,
-                screen_track_id=screen_track_id,
-            )
-        except SfuError as exc:
-            raise MediaRejected(str(exc)) from exc
-
-    async def answer(
-        self, *, room_id: int, participant_id: str, sdp: str, session: str
-    ) -> None:
-        try:
-            await self.sfu.answer(
-                room_id=room_id, participant_id=participant_id, sdp=sdp, session=session
-            )
-        except SfuError as exc:
-            raise MediaRejected(str(exc)) from exc
-
-    async def candidate(self, **kwargs) -> None:
-        try:
-            await self.sfu.candidate(**kwargs)
-        except SfuError as exc:
-            raise MediaRejected(str(exc)) from exc
-
-    async def set_muted(
-        self, *, room_id: int, participant_id: str, kind: str, muted: bool
-    ) -> None:
-        # Before join the SFU has no peer yet; signaling re-applies hard mutes
-        # when the participant joins, so nothing is lost.
-        with contextlib.suppress(SfuError):
-            await self.sfu.set_muted(
-                room_id=room_id, participant_id=participant_id, kind=kind, muted=muted
-            )
-
-    async def leave(self, *, room_id: int, participant_id: str) -> None:
-        await self.sfu.leave(room_id=room_id, participant_id=participant_id)
-
-    async def close_room(self, *, room_id: int) -> None:
-        await self.sfu.close_room(room_id=room_id)
-
-
-class WorkerBridge:
-    """The MediaBridge for an SFU in a worker process, over the channel layer.
-
-    Requests go to the worker's channel with a reply channel of this process;
-    the worker reaches participants itself (``signaling.handlers.deliver``
-    finds their connection in the database), so ``deliver`` stays here unused.
+class WorkerClient:
+    """``sfu.api.MediaServer`` for an SFU in a worker process.
 
     The worker's heartbeat tells whether it is there. When it stops, every
     participant of this process is told that media is unavailable and calls
-    fail at once; when a worker answers again (a new process, which knows no
-    one), every participant here starts a new media session.
+    fail at once (``MediaUnavailable``); when a worker answers again (a new
+    process, which knows no one), every participant here starts a new media
+    session. A refusal of the worker's SFU comes back as ``MediaRejected``,
+    and its ``MediaUnavailable`` (no free port) as ``MediaUnavailable``.
     """
 
     def __init__(self) -> None:
@@ -163,15 +94,19 @@ class WorkerBridge:
             # channel under another prefix held that turn whenever the worker
             # was silent, and no meeting socket of this process heard anything.
             self.reply_channel = await self.layer.new_channel()
-            await self.layer.group_add(_bridges_group(), self.reply_channel)
+            await self.layer.group_add(_clients_group(), self.reply_channel)
             self.started_at = loop.time()
             self.listener = loop.create_task(self._listen())
             self.watchdog = loop.create_task(self._watch())
 
     async def close(self) -> None:
+        """Stop listening (this process is stopping; the worker goes on)."""
         for task in (self.listener, self.watchdog):
             if task is not None:
                 task.cancel()
+        if self.reply_channel:
+            with contextlib.suppress(Exception):  # Redis may be gone already
+                await self.layer.group_discard(_clients_group(), self.reply_channel)
 
     async def _listen(self) -> None:
         while True:
@@ -231,7 +166,7 @@ class WorkerBridge:
                 "type": "sfu.request",
                 "id": request_id,
                 "op": op,
-                "args": args,
+                "args": _to_wire(args),
                 "reply_to": self.reply_channel,
             },
         )
@@ -242,64 +177,134 @@ class WorkerBridge:
             self.missed = True
             raise MediaUnavailable("the SFU worker did not answer") from None
         if reply.get("error"):
+            if reply.get("unavailable"):
+                raise MediaUnavailable(reply["error"])
             raise MediaRejected(reply["error"])
         return reply.get("result")
 
     async def join(
-        self, *, room_id: int, participant_id: str, session: str, deliver: Deliver
+        self,
+        *,
+        room_id: int,
+        participant_id: str,
+        session: str,
+        address: str,
+        allowed: frozenset[str],
     ) -> None:
         await self._call(
-            "join", room_id=room_id, participant_id=participant_id, session=session
+            "join",
+            room_id=room_id,
+            participant_id=participant_id,
+            session=session,
+            address=address,
+            allowed=allowed,
         )
 
-    async def publish(self, **args: object) -> str:
-        return await self._call("publish", **args)
+    async def publish(
+        self,
+        *,
+        room_id: int,
+        participant_id: str,
+        sdp: str,
+        screen_track_id: str,
+        allowed: frozenset[str],
+    ) -> str:
+        return await self._call(
+            "publish",
+            room_id=room_id,
+            participant_id=participant_id,
+            sdp=sdp,
+            screen_track_id=screen_track_id,
+            allowed=allowed,
+        )
 
-    async def answer(self, **args: object) -> None:
-        await self._call("answer", **args)
+    async def answer(
+        self, *, room_id: int, participant_id: str, sdp: str, session: str
+    ) -> None:
+        await self._call(
+            "answer",
+            room_id=room_id,
+            participant_id=participant_id,
+            sdp=sdp,
+            session=session,
+        )
 
-    async def candidate(self, **args: object) -> None:
-        await self._call("candidate", **args)
+    async def candidate(
+        self,
+        *,
+        room_id: int,
+        participant_id: str,
+        pc: str,
+        candidate: str,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> None:
+        await self._call(
+            "candidate",
+            room_id=room_id,
+            participant_id=participant_id,
+            pc=pc,
+            candidate=candidate,
+            sdp_mid=sdp_mid,
+            sdp_mline_index=sdp_mline_index,
+        )
 
-    async def set_muted(self, **args: object) -> None:
-        await self._call("set_muted", **args)
+    async def set_allowed(
+        self, *, room_id: int, participant_id: str, allowed: frozenset[str]
+    ) -> None:
+        await self._call(
+            "set_allowed",
+            room_id=room_id,
+            participant_id=participant_id,
+            allowed=allowed,
+        )
 
-    async def leave(self, **args: object) -> None:
-        await self._call("leave", **args)
+    async def end_share(self, *, room_id: int, participant_id: str) -> None:
+        await self._call("end_share", room_id=room_id, participant_id=participant_id)
 
-    async def close_room(self, **args: object) -> None:
-        await self._call("close_room", **args)
+    async def leave(self, *, room_id: int, participant_id: str) -> None:
+        await self._call("leave", room_id=room_id, participant_id=participant_id)
+
+    async def close_room(self, *, room_id: int) -> None:
+        await self._call("close_room", room_id=room_id)
+
+
+# The operations a client may ask for: the MediaServer calls, close() aside
+# (the worker's SFU closes when the worker stops, not at a client's word).
+OPERATIONS = (
+    "join",
+    "publish",
+    "answer",
+    "candidate",
+    "set_allowed",
+    "end_share",
+    "leave",
+    "close_room",
+)
 
 
 async def run_worker() -> None:
     """``manage.py sfu_worker``: serve SFU requests from the channel layer."""
-    from signaling.handlers import deliver
+    from hosting.embedded import make_sfu
 
-    sfu = SFU(
-        ice_servers=_ice_servers(),
-        announced_address=settings.SFU_ANNOUNCED_ADDRESS,
-        candidate_policy=candidate_policy(),
-    )
+    sfu = make_sfu()  # its messages: signaling.events.relay, to each channel
     layer = get_channel_layer()
-    calls = {
-        "join": lambda **a: sfu.join(**a, deliver=deliver),
-        "publish": sfu.publish,
-        "answer": sfu.answer,
-        "candidate": sfu.candidate,
-        "set_muted": sfu.set_muted,
-        "leave": sfu.leave,
-        "close_room": sfu.close_room,
-    }
     tasks: set[asyncio.Task] = set()
 
     async def serve(request: dict) -> None:
         reply: dict = {"type": "sfu.reply", "id": request.get("id")}
+        op = request.get("op")
         try:
-            reply["result"] = await calls[request["op"]](**request.get("args", {}))
-        except (SfuError, KeyError, TypeError) as exc:
+            if op not in OPERATIONS:
+                raise MediaRejected(f"no such operation: {op!r}")
+            args = _from_wire(dict(request.get("args") or {}))
+            reply["result"] = await getattr(sfu, op)(**args)
+        except (MediaRejected, TypeError) as exc:
             reply["error"] = str(exc) or exc.__class__.__name__
+        except MediaUnavailable as exc:  # sfu.ports: the range is full
+            reply["error"], reply["unavailable"] = str(exc), True
         except Exception:
-            log.exception("SFU request %s failed", request.get("op"))
+            log.exception("SFU request %s failed", op)
             reply["error"] = "internal error in the SFU worker"
         await layer.send(request["reply_to"], reply)
 
@@ -309,7 +314,7 @@ async def run_worker() -> None:
         while True:
             with contextlib.suppress(Exception):  # Redis away: try again
                 await layer.group_send(
-                    _bridges_group(), {"type": "sfu.heartbeat", "boot": boot}
+                    _clients_group(), {"type": "sfu.heartbeat", "boot": boot}
                 )
             await asyncio.sleep(HEARTBEAT_EVERY)
 
@@ -324,17 +329,3 @@ async def run_worker() -> None:
     finally:
         beating.cancel()
         await sfu.close()
-
-
-def make_bridge() -> MediaBridge:
-    if settings.SFU_MODE == "worker":
-        return WorkerBridge()
-    if settings.SFU_MODE == "embedded":
-        return EmbeddedBridge(
-            SFU(
-                ice_servers=_ice_servers(),
-                announced_address=settings.SFU_ANNOUNCED_ADDRESS,
-                candidate_policy=candidate_policy(),
-            )
-        )
-    return NoMediaBridge()

@@ -2,9 +2,13 @@
 and Opus (made once with PyAV) and count what they receive, so that a room of
 ten costs the client side little and the SFU's cost can be measured.
 
-``MediaClient`` talks to an ``SFU`` through its API, as the signaling bridge
-does. Its receivers either decode for real (``decode=True``: libvpx and
-libopus, to prove the media is intact) or count encoded frames.
+``MediaClient`` talks to an SFU through its API (``sfu.api.MediaServer``), as
+signaling does; the SFU's messages reach it through a ``Switchboard``, the
+SFU's ``deliver``. Its receivers either decode for real (``decode=True``:
+libvpx and libopus, to prove the media is intact) or count encoded frames
+and RTP packets.
+
+This is test code: the product (``sfu/``) encodes and decodes nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 import array
 import asyncio
 import fractions
+import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import av
@@ -27,7 +32,9 @@ from aiortc import (
 )
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtcpByePacket
 
+from sfu.api import SOURCES
 from sfu.forwarding import (
     ImmediateAudioBuffer,
     VideoForwardBuffer,
@@ -169,6 +176,29 @@ class EncodedTrack(MediaStreamTrack):
         return packet
 
 
+class Switchboard:
+    """The SFU's ``deliver`` in tests: hands each message to the client at
+    the address it names. A message to an address nobody holds is lost, as
+    one to a closed connection's channel is."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, Callable[[dict], Awaitable[None]]] = {}
+
+    def connect(self, address: str, receive: Callable[[dict], Awaitable[None]]) -> None:
+        self.clients[address] = receive
+
+    def disconnect(self, address: str) -> None:
+        self.clients.pop(address, None)
+
+    async def __call__(self, address: str, message: dict) -> None:
+        receive = self.clients.get(address)
+        if receive is not None:
+            await receive(message)
+
+
+_addresses = itertools.count(1)
+
+
 @dataclass
 class Received:
     """What one client got from one remote track."""
@@ -176,6 +206,7 @@ class Received:
     track_id: str
     kind: str
     frames: int = 0
+    packets: int = 0  # RTP packets (counted when not decoding)
     first_at: float | None = None
     keyframes: int = 0
     first_was_keyframe: bool | None = None
@@ -202,6 +233,13 @@ def sending_tracks(sdp: str) -> dict[str, tuple[str, str]]:
 
 
 class MediaClient:
+    """One participant: joins, publishes its tracks on ``up``, answers the
+    SFU's ``down`` offers and counts what arrives from each remote track.
+
+    ``allowed`` is what the server lets it publish, passed with ``join`` and
+    every offer as signaling does; ``claim_screen`` names the track of
+    another source (say ``"cam"``) as its screen, as a lying client would."""
+
     def __init__(
         self,
         sfu,
@@ -214,12 +252,19 @@ class MediaClient:
         decode: bool = False,
         rewrite_offer: Callable[[str], str] | None = None,
         clip: EncodedClip | None = None,
+        allowed: frozenset[str] = SOURCES,
+        claim_screen: str = "",
     ) -> None:
         self.sfu = sfu
         # Makes the offer look like another browser's, e.g. Chrome's.
         self.rewrite_offer = rewrite_offer or (lambda sdp: sdp)
         self.room_id = room_id
         self.id = participant_id
+        # Where the SFU's messages to this client go (a channel name, in
+        # production): one per client, as each connection has its own.
+        self.address = f"{participant_id}#{next(_addresses)}"
+        self.allowed = allowed
+        self.claim_screen = claim_screen
         self.decode = decode
         self.clip = clip or encoded_clip()
         self.tracks = {}
@@ -231,8 +276,12 @@ class MediaClient:
             self.tracks["screen"] = EncodedTrack("video", self.clip)
         self.up: RTCPeerConnection | None = None
         self.down: RTCPeerConnection | None = None
+        self.senders: dict[str, object] = {}  # RTCRtpSender, by source
         self.received: dict[str, Received] = {}  # by track id
         self._by_mid: dict[str, Received] = {}  # what each m-section carries now
+        # RTP packets each down m-section received, whatever it carried
+        # (counted when not decoding).
+        self.mid_packets: dict[str, int] = {}
         self.speakers: list[str] = []
         self.offers = 0  # sfu_offer messages received on ``down``
         self.joined_at = 0.0
@@ -246,40 +295,94 @@ class MediaClient:
             RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
 
-    async def join(self) -> None:
+    async def join(self, *, publish: bool = True) -> None:
         self.joined_at = time.monotonic()
         self.session = f"{self.id}-{id(self)}"  # one per join, as a browser's
+        self.sfu.deliver.connect(self.address, self._receive)
         await self.sfu.join(
             room_id=self.room_id,
             participant_id=self.id,
             session=self.session,
-            deliver=self._deliver,
+            address=self.address,
+            allowed=self.allowed,
         )
-        if self.tracks:
+        if self.tracks and publish:
             await self.publish()
 
     async def publish(self) -> None:
+        """Offer every track on a new ``up`` connection."""
         self.up = self._pc()
-        screen_id = ""
+        self.senders = {}
         for source, track in self.tracks.items():
             sender = self.up.addTrack(track)
+            self.senders[source] = sender
             # A PLI from the SFU. One naming another SSRC never gets here:
             # aiortc routes RTCP by SSRC, and a browser ignores it too.
             sender._send_keyframe = track.request_keyframe
             if source == "mic":
                 self._send_audio_level(sender, track)
-            if source == "screen":
-                screen_id = track.id
+        await self.renegotiate()
+
+    async def renegotiate(self) -> None:
+        """Offer ``up`` as it is now, as a browser does after a change."""
         await self.up.setLocalDescription(await self.up.createOffer())
+        sdp = self.up.localDescription.sdp
         answer = await self.sfu.publish(
             room_id=self.room_id,
             participant_id=self.id,
-            sdp=self.rewrite_offer(self.up.localDescription.sdp),
-            screen_track_id=screen_id,
+            sdp=self.rewrite_offer(sdp),
+            screen_track_id=self._screen_track_id(),
+            allowed=self.allowed,
         )
         await self.up.setRemoteDescription(
             RTCSessionDescription(sdp=answer, type="answer")
         )
+
+    def _screen_track_id(self) -> str:
+        if self.claim_screen:
+            return self.msid_of(self.claim_screen)
+        sender = self.senders.get("screen")
+        if sender is None or self._transceiver_of(sender).direction == "inactive":
+            return ""
+        return sender._track_id  # what aiortc writes in the msid
+
+    def _transceiver_of(self, sender):
+        return next(t for t in self.up.getTransceivers() if t.sender is sender)
+
+    def msid_of(self, source: str) -> str:
+        """The msid track id the offer gives ``source``'s track."""
+        return self.senders[source]._track_id
+
+    async def stop_screen(self, *, bye: bool = False) -> None:
+        """Stop sharing as the room page does: no track, ``inactive``,
+        renegotiate. ``bye``: first send RTCP BYE for the stream, as Chrome
+        does when a transceiver stops sending."""
+        sender = self.senders["screen"]
+        if bye:
+            await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
+        sender.replaceTrack(None)
+        self._transceiver_of(sender).direction = "inactive"
+        # Not stopped: aiortc's sender would stop for good if the track it
+        # was still reading from ended under it.
+        self.tracks.pop("screen")
+        await self.renegotiate()
+
+    async def share_screen(self, *, new_transceiver: bool = False) -> EncodedTrack:
+        """Share (again), as the room page does: the screen transceiver
+        reused (``sendonly``, a new track, same mid), or a new one (the
+        first share, or ``new_transceiver``: whatever the last one still
+        does)."""
+        track = EncodedTrack("video", self.clip)
+        self.tracks["screen"] = track
+        sender = self.senders.get("screen")
+        if sender is None or new_transceiver:
+            sender = self.senders["screen"] = self.up.addTrack(track)
+        else:
+            self._transceiver_of(sender).direction = "sendonly"
+            sender.replaceTrack(track)
+        sender._send_keyframe = track.request_keyframe
+        await self.renegotiate()
+        return track
 
     @staticmethod
     def _send_audio_level(sender, track: EncodedTrack) -> None:
@@ -295,7 +398,7 @@ class MediaClient:
 
         sender._next_encoded_frame = with_level
 
-    async def _deliver(self, participant_id: str, message: dict) -> None:
+    async def _receive(self, message: dict) -> None:
         if message["type"] == "active_speaker":
             self.speakers.append(message["participant_id"])
         elif message["type"] == "sfu_offer" and not self.closed:
@@ -375,7 +478,7 @@ class MediaClient:
 
         def on_frame(frame) -> None:
             record = self._by_mid.get(mid)
-            if frame is None or record is None:
+            if record is None:
                 return
             key = track.kind == "video" and bool(frame.data) and not frame.data[0] & 1
             if record.frames == 0:
@@ -384,11 +487,17 @@ class MediaClient:
             record.first_at = record.first_at or time.monotonic()
             record.keyframes += key
 
+        def on_packet(packet, ssrc) -> None:
+            self.mid_packets[mid] = self.mid_packets.get(mid, 0) + 1
+            record = self._by_mid.get(mid)
+            if record is not None:
+                record.packets += 1
+
         tap_receiver(
             transceiver.receiver,
             kind=track.kind,
             on_frame=on_frame,
-            on_packet=lambda packet, ssrc: None,
+            on_packet=on_packet,
         )
 
     async def _read_decoded(self, track, mid: str) -> None:
@@ -409,6 +518,21 @@ class MediaClient:
         record = self.received.get(f"{source}-{owner_id}")
         return record.frames if record else 0
 
+    def packets_from(self, owner_id: str, source: str) -> int:
+        """RTP packets of ``source``'s track (the newest of that id); counted
+        only when not decoding."""
+        record = self.received.get(f"{source}-{owner_id}")
+        return record.packets if record else 0
+
+    def mid_of(self, owner_id: str, source: str) -> str:
+        """The down m-section carrying ``source`` of ``owner_id`` now."""
+        track_id = f"{source}-{owner_id}"
+        return next(m for m, r in self._by_mid.items() if r.track_id == track_id)
+
+    def packets_sent(self, source: str) -> int:
+        """RTP packets this client has sent of ``source``."""
+        return self.senders[source]._RTCRtpSender__packet_count
+
     async def leave(self) -> None:
         await self.sfu.leave(room_id=self.room_id, participant_id=self.id)
         await self.close()
@@ -420,6 +544,7 @@ class MediaClient:
 
     async def close(self) -> None:
         self.closed = True
+        self.sfu.deliver.disconnect(self.address)
         for task in list(self._tasks):
             task.cancel()
         for pc in (self.up, self.down):
