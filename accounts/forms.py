@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm
 
-from accounts.models import User
+from accounts.models import User, display_name_clean
 
 
 class SignUpForm(forms.Form):
@@ -35,10 +35,7 @@ class SignUpFinishForm(BaseUserCreationForm):
         help_texts = {"display_name": "Shown to others in meetings."}
 
     def clean_display_name(self) -> str:
-        name = self.cleaned_data["display_name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter the name others should see.")
-        return name
+        return display_name_clean(self.cleaned_data["display_name"])
 
 
 class ProfileForm(forms.ModelForm):
@@ -48,7 +45,4 @@ class ProfileForm(forms.ModelForm):
         help_texts = {"display_name": "Shown to others in meetings."}
 
     def clean_display_name(self) -> str:
-        name = self.cleaned_data["display_name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter the name others should see.")
-        return name
+        return display_name_clean(self.cleaned_data["display_name"])

@@ -1,10 +1,33 @@
 from __future__ import annotations
 
+import unicodedata
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+DISPLAY_NAME_MAX_LENGTH = 80
+
+
+def display_name_clean(value: str) -> str:
+    """The name as others will see it in meetings, or ``ValidationError``
+    saying why not. The one rule for every way a name is set: sign-up, the
+    profile, the pre-call check and a guest's name."""
+    name = value.strip()
+    if not name:
+        raise ValidationError("Enter the name others should see.")
+    if len(name) > DISPLAY_NAME_MAX_LENGTH:
+        raise ValidationError(
+            f"Keep your name to {DISPLAY_NAME_MAX_LENGTH} characters or fewer."
+        )
+    # Control characters (line breaks, escapes) would garble every list the
+    # name is shown in, and the CSV exports.
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise ValidationError("Use only letters, digits, spaces and punctuation.")
+    return name
 
 
 class UserManager(BaseUserManager["User"]):
@@ -45,7 +68,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     """
 
     email = models.EmailField("e-mail address", unique=True)
-    display_name = models.CharField(max_length=80)
+    display_name = models.CharField(max_length=DISPLAY_NAME_MAX_LENGTH)
     is_staff = models.BooleanField(
         "staff status",
         default=False,
@@ -57,6 +80,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Unselect this instead of deleting the account.",
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    # Joined by an invite link with just a name: no e-mail address anyone
+    # reads, no password, and only the one room (meetings.Guest).
+    is_guest = models.BooleanField(
+        "guest",
+        default=False,
+        help_text="Joined by an invite link without an account.",
+    )
 
     objects = UserManager()
 

@@ -91,3 +91,10 @@ def email_request_allowed(*, scope: str, request: HttpRequest, email: str) -> bo
         scope, "address", email.lower(), settings.ACCOUNT_EMAILS_PER_ADDRESS
     )
     return by_ip and by_address
+
+
+def guest_join_allowed(*, request: HttpRequest) -> bool:
+    """May one more guest join from this client address this hour? A guest
+    costs no e-mail, so without this one script could fill a room's list
+    and the users table through one open link."""
+    return _hit("guest", "ip", client_ip(request), settings.GUESTS_PER_IP)

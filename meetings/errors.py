@@ -31,6 +31,12 @@ class InviteUnusable(MeetingError):
     code = "invite_unusable"
 
 
+class GuestsNotAllowed(MeetingError):
+    """The invite's room takes only people with accounts, not guests."""
+
+    code = "guests_not_allowed"
+
+
 class Refused(MeetingError):
     """Someone may not enter the meeting now; ``code`` says why (``locked``,
     ``full``, ``removed``, ``banned``, ``not_member``, ``lobby_required``…)."""

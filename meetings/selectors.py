@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -16,6 +16,7 @@ from accounts.models import User
 from meetings.models import (
     Ban,
     ChatMessage,
+    Guest,
     Invite,
     LobbyRequest,
     LobbyStatus,
@@ -24,7 +25,12 @@ from meetings.models import (
     Role,
     Room,
     ScreenSharePolicy,
+    invite_pk_from_token,
 )
+
+# A link copied from the meeting page must still work for a day at least:
+# invitations are often read the next morning.
+INVITE_SHARE_MIN_LIFE = timedelta(days=1)
 
 
 class Denial(enum.Enum):
@@ -92,17 +98,34 @@ def _granted(room: Room, role: Role) -> RoomAccess:
     )
 
 
+def guest_of(user: User | AnonymousUser) -> Guest | None:
+    """The ``Guest`` row of a guest (None for anyone else, or a guest whose
+    row is gone, who then belongs nowhere)."""
+    if not user.is_authenticated or not user.is_guest:
+        return None
+    try:
+        return user.guest  # cached on the user after the first read
+    except Guest.DoesNotExist:
+        return None
+
+
 def room_access_for(*, user: User | AnonymousUser, room: Room) -> RoomAccess:
     """The role and capabilities of ``user`` in ``room``.
 
-    Superusers and the owner are moderators (a ban cannot lock the owner out of
-    their own room); an active ban takes everything from anyone else; members
-    get their membership's role; everyone else gets nothing.
+    A guest has nothing outside the one room they joined, whatever
+    memberships they were given elsewhere. Superusers and the owner are
+    moderators (a ban cannot lock the owner out of their own room); an active
+    ban takes everything from anyone else; members get their membership's
+    role; everyone else gets nothing.
     """
     if not user.is_authenticated:
         return RoomAccess(role=None, denial=Denial.SIGN_IN)
     if not user.is_active:
         return RoomAccess(role=None, denial=Denial.SIGN_IN)
+    if user.is_guest:
+        guest = guest_of(user)
+        if guest is None or guest.room_id != room.pk:
+            return RoomAccess(role=None, denial=Denial.NOT_MEMBER)
     if user.is_superuser or room.owner_id == user.pk:
         return _granted(room, Role.MODERATOR)
     ban = Ban.objects.active().filter(room=room, user=user).first()
@@ -133,6 +156,31 @@ def rooms_for_user(*, user: User) -> QuerySet[Room]:
         .distinct()
         .order_by("-updated_at")
     )
+
+
+def invite_from_token(*, token: str) -> Invite | None:
+    """The invite a link's token names, usable or not (None when the token is
+    not ours or the invite is gone)."""
+    pk = invite_pk_from_token(token)
+    if pk is None:
+        return None
+    return Invite.objects.select_related("room", "created_by").filter(pk=pk).first()
+
+
+def invite_for_sharing(*, room: Room, creator: User) -> Invite | None:
+    """The newest link ``creator`` made for ``room`` that a moderator may
+    hand out again from the meeting page: anyone may join by it as a
+    participant, as often as needed, for at least another day (so a link
+    copied now still works tomorrow)."""
+    now = timezone.now()
+    candidates = room.invites.filter(
+        created_by=creator,
+        role=Role.PUBLISHER,
+        max_uses__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now + INVITE_SHARE_MIN_LIFE,
+    ).order_by("-created_at")
+    return candidates.first()
 
 
 def room_members(*, room: Room) -> QuerySet[Membership]:
@@ -182,6 +230,14 @@ def meeting_participants(*, room: Room) -> list[tuple[Participant, Role]]:
     return [(p, roles[p.user_id]) for p in participants]
 
 
+def participant_is_removed(*, room: Room, user: User) -> bool:
+    """Whether a moderator put ``user`` out of the room's running meeting
+    (removed, or banned since): they may not come back to this meeting."""
+    return Participant.objects.filter(
+        room=room, user=user, meeting__ended_at__isnull=True, removed=True
+    ).exists()
+
+
 def chat_history(*, room: Room, limit: int = 100) -> list[ChatMessage]:
     """The room's last ``limit`` chat messages, oldest first."""
     latest = room.chat_messages.order_by("-created_at", "-id")[:limit]
@@ -190,3 +246,45 @@ def chat_history(*, room: Room, limit: int = 100) -> list[ChatMessage]:
 
 def lobby_waiting(*, room: Room) -> list[LobbyRequest]:
     return list(room.lobby_requests.filter(status=LobbyStatus.PENDING))
+
+
+def allowed_sources(*, access: RoomAccess, participant: Participant) -> frozenset[str]:
+    """What the SFU may forward of this participant: the sources (``mic``,
+    ``cam``, ``screen``; see sfu/api.py) their role, a moderator's stops and
+    the room's policy allow. A stopped camera stops the screen too: the
+    server cannot tell a screen from a camera sent as one."""
+    sources = set()
+    if access.can_publish and not participant.audio_hard_muted:
+        sources.add("mic")
+    if access.can_publish and not participant.video_hard_muted:
+        sources.add("cam")
+    if access.can_share_screen and not participant.video_hard_muted:
+        sources.add("screen")
+    return frozenset(sources)
+
+
+@dataclass(frozen=True)
+class MediaRights:
+    """What one live participant may do, read fresh from the database."""
+
+    room: Room
+    access: RoomAccess
+    participant: Participant | None  # None once they are no longer present
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        if self.participant is None:
+            return frozenset()
+        return allowed_sources(access=self.access, participant=self.participant)
+
+
+def media_rights(*, room_id: int, user: User, participant_id: int) -> MediaRights:
+    room = Room.objects.get(pk=room_id)
+    participant = Participant.objects.filter(
+        pk=participant_id, left_at__isnull=True, removed=False
+    ).first()
+    return MediaRights(
+        room=room,
+        access=room_access_for(user=user, room=room),
+        participant=participant,
+    )

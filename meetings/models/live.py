@@ -55,6 +55,9 @@ class Participant(models.Model):
     video_on = models.BooleanField(default=False)
     screen_on = models.BooleanField(default=False)
     hand_raised = models.BooleanField(default=False)
+    # When they last asked the moderators to unmute them (asking is limited
+    # per person, not per connection: reconnecting does not reset it).
+    unmute_asked_at = models.DateTimeField(null=True, blank=True)
     audio_hard_muted = models.BooleanField(default=False)
     video_hard_muted = models.BooleanField(default=False)
 

@@ -47,6 +47,15 @@ class Meeting(models.Model):
         return None if self.ended_at is None else self.ended_at - self.started_at
 
 
+class LeftReason(models.TextChoices):
+    LEFT = "left", "Left"
+    DROPPED = "dropped", "Connection lost"
+    REMOVED = "removed", "Removed by a moderator"
+    BANNED = "banned", "Banned"
+    NOT_MEMBER = "not_member", "No longer a member"
+    ENDED = "ended", "Meeting ended"
+
+
 class Attendance(models.Model):
     """One stay of one user in one meeting (reconnects are merged into it)."""
 
@@ -58,6 +67,9 @@ class Attendance(models.Model):
     )
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
+    left_reason = models.CharField(
+        "why they left", max_length=12, choices=LeftReason.choices, blank=True
+    )
 
     class Meta:
         ordering = ["meeting", "joined_at"]
@@ -96,12 +108,20 @@ class ChatMessage(models.Model):
     author_name = models.CharField(max_length=80)
     body = models.TextField(max_length=CHAT_MESSAGE_MAX_LENGTH)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The sender's own id for the message: a message sent again after a
+    # reconnect (its acknowledgement was lost) is stored once.
+    client_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(body=""), name="meetings_chat_has_body"
+            ),
+            models.UniqueConstraint(
+                fields=["room", "author", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="meetings_chat_once_per_client_id",
             ),
         ]
 
@@ -126,6 +146,7 @@ class ModerationKind(models.TextChoices):
     ADMIT = "admit", "Admitted from lobby"
     DENY = "deny", "Denied from lobby"
     UPDATE_SETTINGS = "update_settings", "Changed room settings"
+    REVOKE_INVITE = "revoke_invite", "Withdrew invite link"
 
 
 class ModerationAction(models.Model):

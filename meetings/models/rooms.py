@@ -29,7 +29,9 @@ class Role(models.TextChoices):
     """Ordered from most to least powerful; see ``Role.rank``."""
 
     MODERATOR = "moderator", "Moderator"
-    PUBLISHER = "publisher", "Publisher"
+    # Called "Participant" wherever people read it: in a meeting, one who
+    # sends audio and video is simply taking part.
+    PUBLISHER = "publisher", "Participant"
     VIEWER = "viewer", "Viewer"
 
     @property
@@ -38,7 +40,7 @@ class Role(models.TextChoices):
 
 
 class ScreenSharePolicy(models.TextChoices):
-    PUBLISHERS = "publishers", "Publishers and moderators"
+    PUBLISHERS = "publishers", "Participants and moderators"
     MODERATORS = "moderators", "Moderators only"
 
 
@@ -67,6 +69,13 @@ class Room(models.Model):
         choices=ScreenSharePolicy.choices,
         default=ScreenSharePolicy.PUBLISHERS,
     )
+    guests_allowed = models.BooleanField(
+        "guests",
+        default=False,
+        help_text=(
+            "People with an invite link may join with just a name, without an account."
+        ),
+    )
     chat_enabled = models.BooleanField("chat", default=True)
     viewers_may_chat = models.BooleanField(
         "viewers may chat", default=True, help_text="Only applies when chat is on."
@@ -80,6 +89,7 @@ class Room(models.Model):
         "name",
         "is_locked",
         "lobby_enabled",
+        "guests_allowed",
         "max_participants",
         "screen_share_policy",
         "chat_enabled",
@@ -230,6 +240,32 @@ class Ban(models.Model):
 
     def is_active(self, now: datetime | None = None) -> bool:
         return self.until is None or self.until > (now or timezone.now())
+
+
+class Guest(models.Model):
+    """Someone who joined by an invite link with just a name.
+
+    A guest is a user without an e-mail address or password (``is_guest``),
+    signed in by a session cookie, so lobby, mutes, removal, bans, attendance
+    and chat work for them as for anyone. This row scopes them: a guest can
+    enter ``room`` and nothing else, and ``invite`` is the link they came by,
+    withdrawn when they are banned.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guest"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="guests")
+    invite = models.ForeignKey(
+        Invite, on_delete=models.SET_NULL, null=True, blank=True, related_name="guests"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user.display_name} (guest in {self.room})"
 
 
 INVITE_SALT = "parley.meetings.invite"

@@ -1,11 +1,14 @@
 """Writes that span models, for views and the WebSocket consumer alike.
 
-``rooms`` holds rooms, members, invites and bans; ``presence`` entering and
-leaving meetings (the lobby included); ``live`` what happens inside one: chat,
-media state and the moderators' controls.
+``rooms`` holds rooms, members, invites and bans; ``guests`` joining by an
+invite link with just a name; ``presence`` entering and leaving meetings (the
+lobby included); ``live`` what happens inside one: chat, media state and the
+moderators' controls.
 """
 
+from meetings.services.guests import guest_join, guest_name_clean
 from meetings.services.live import (
+    ChatPost,
     MeetingEnd,
     chat_post,
     meeting_end,
@@ -14,6 +17,7 @@ from meetings.services.live import (
     participant_ask_to_unmute,
     participant_ban,
     participant_hard_mute,
+    participant_lower_hand,
     participant_remove,
     participant_set_hand,
     participant_set_media,
@@ -39,12 +43,14 @@ from meetings.services.rooms import (
     ban_lift,
     invite_accept,
     invite_create,
+    invite_for_sharing,
     invite_resolve,
     invite_revoke,
     membership_add,
     membership_remove,
     membership_set_role,
     room_create,
+    room_delete,
     room_set_locked,
     room_update_settings,
     user_ban,
@@ -53,14 +59,18 @@ from meetings.services.support import precall_report_save
 
 __all__ = [
     "Admission",
+    "ChatPost",
     "JoinResult",
     "Lapsed",
     "LeaveResult",
     "MeetingEnd",
     "ban_lift",
     "chat_post",
+    "guest_join",
+    "guest_name_clean",
     "invite_accept",
     "invite_create",
+    "invite_for_sharing",
     "invite_resolve",
     "invite_revoke",
     "lobby_decide",
@@ -80,6 +90,7 @@ __all__ = [
     "participant_hard_mute",
     "participant_join",
     "participant_leave",
+    "participant_lower_hand",
     "participant_remove",
     "participant_renew_lease",
     "participant_set_hand",
@@ -88,6 +99,7 @@ __all__ = [
     "precall_report_save",
     "presence_expire_lapsed",
     "room_create",
+    "room_delete",
     "room_set_locked",
     "room_update_settings",
     "user_ban",

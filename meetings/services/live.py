@@ -15,20 +15,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from meetings import events
 from meetings.errors import InvalidOperation, NotAllowed
 from meetings.models import (
     CHAT_MESSAGE_MAX_LENGTH,
     Attendance,
     ChatMessage,
+    LeftReason,
     LobbyRequest,
-    LobbyStatus,
     Meeting,
     ModerationKind,
     Participant,
     Role,
     Room,
 )
-from meetings.selectors import RoomAccess, room_access_for
+from meetings.selectors import room_access_for
 from meetings.services.base import log_action, require_moderator
 from meetings.services.presence import (
     LeaveResult,
@@ -50,6 +51,14 @@ _MUTE_ACTIONS = {
 # Chat, media state, hands
 
 
+def _changed(participant: Participant) -> None:
+    events.publish(
+        events.ParticipantChanged(
+            room_id=participant.room_id, participant_id=participant.pk
+        )
+    )
+
+
 def _present_participant(room: Room, user: User) -> Participant:
     meeting = _open_meeting(room)
     participant = (
@@ -62,8 +71,23 @@ def _present_participant(room: Room, user: User) -> Participant:
     return participant
 
 
-def chat_post(*, user: User, room: Room, text: str) -> ChatMessage:
-    """Store a chat message; it is only sent on once this returns."""
+# Per person, whatever connection they use: at most CHAT_BURST messages in
+# any CHAT_WINDOW, and one request to unmute per UNMUTE_ASK_INTERVAL.
+CHAT_BURST, CHAT_WINDOW = 5, timedelta(seconds=5)
+UNMUTE_ASK_INTERVAL = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class ChatPost:
+    message: ChatMessage
+    # False when this client_id was stored already (a resend after a
+    # reconnect): nobody is told twice.
+    created: bool
+
+
+def chat_post(*, user: User, room: Room, text: str, client_id: str = "") -> ChatPost:
+    """Store a chat message once per ``client_id``; the room hears of it
+    after the commit."""
     text = text.strip()
     if not text:
         raise InvalidOperation("Type a message first.")
@@ -78,14 +102,36 @@ def chat_post(*, user: User, room: Room, text: str) -> ChatMessage:
         access = room_access_for(user=user, room=room)
         if not access.can_chat:
             raise NotAllowed("Chat is turned off for you in this room.")
+        # Locked: one message of this person at a time, so the count and the
+        # client_id check below hold when two tabs send together.
         participant = _present_participant(room, user)
-        return ChatMessage.objects.create(
+        mine = ChatMessage.objects.filter(room=room, author=user)
+        if client_id:
+            stored = mine.filter(client_id=client_id).first()
+            if stored is not None:
+                return ChatPost(message=stored, created=False)
+        recent = mine.filter(created_at__gt=timezone.now() - CHAT_WINDOW).count()
+        if recent >= CHAT_BURST:
+            raise NotAllowed(
+                "You are sending messages too fast. Wait a moment.",
+                code="rate_limited",
+            )
+        message = ChatMessage.objects.create(
             room=room,
             meeting=participant.meeting,
             author=user,
             author_name=participant.display_name,
             body=text,
+            client_id=client_id,
         )
+        events.publish(
+            events.ChatPosted(
+                room_id=room.pk,
+                message_id=message.pk,
+                author_channel=participant.channel_name,
+            )
+        )
+    return ChatPost(message=message, created=True)
 
 
 def participant_set_media(
@@ -119,6 +165,12 @@ def participant_set_media(
                 "A moderator turned off your camera. Ask them to allow it again.",
                 code="hard_muted",
             )
+        if screen and participant.video_hard_muted:
+            raise NotAllowed(
+                "A moderator turned off your video, which stops screen sharing "
+                "too. Ask them to allow video again.",
+                code="hard_muted",
+            )
         for name, value in (
             ("audio_on", audio),
             ("video_on", video),
@@ -127,6 +179,7 @@ def participant_set_media(
             if value is not None:
                 setattr(participant, name, value)
         participant.save()
+        _changed(participant)
     return participant
 
 
@@ -135,15 +188,28 @@ def participant_set_hand(*, user: User, room: Room, raised: bool) -> Participant
         participant = _present_participant(room, user)
         participant.hand_raised = raised
         participant.save(update_fields=["hand_raised"])
+        _changed(participant)
     return participant
 
 
 def participant_ask_to_unmute(*, user: User, room: Room) -> Participant:
     with transaction.atomic():
         participant = _present_participant(room, user)
-    if not (participant.audio_hard_muted or participant.video_hard_muted):
-        raise InvalidOperation(
-            "No moderator has muted you: you can unmute yourself.", code="not_muted"
+        if not (participant.audio_hard_muted or participant.video_hard_muted):
+            raise InvalidOperation(
+                "No moderator has muted you: you can unmute yourself.",
+                code="not_muted",
+            )
+        now = timezone.now()
+        asked = participant.unmute_asked_at
+        if asked is not None and now - asked < UNMUTE_ASK_INTERVAL:
+            raise NotAllowed(
+                "The moderators have been asked already.", code="rate_limited"
+            )
+        participant.unmute_asked_at = now
+        participant.save(update_fields=["unmute_asked_at"])
+        events.publish(
+            events.UnmuteRequested(room_id=room.pk, participant_id=participant.pk)
         )
     return participant
 
@@ -179,8 +245,7 @@ def participant_hard_mute(
         raise InvalidOperation(f"Unknown kind of media {kind!r}.")
     with transaction.atomic():
         target = _target(room, target_id)
-        target.hard_mute(kind)
-        target.save()
+        _hard_mute(target, kind)
         log_action(
             room=room,
             meeting=target.meeting,
@@ -189,6 +254,25 @@ def participant_hard_mute(
             action=_MUTE_ACTIONS[kind],
         )
     return target
+
+
+def _hard_mute(target: Participant, kind: str) -> None:
+    # A stopped camera stops the screen share too: the server cannot tell a
+    # screen from a camera sent as one, so "stop video" stops every video
+    # the person sends, until a moderator allows video again.
+    kinds = [kind]
+    if kind == "video" and target.screen_on:
+        kinds.append("screen")
+    for each in kinds:
+        target.hard_mute(each)
+    target.save()
+    _changed(target)
+    for each in kinds:
+        events.publish(
+            events.MediaStopped(
+                room_id=target.room_id, participant_id=target.pk, kind=each
+            )
+        )
 
 
 def participant_allow(
@@ -202,6 +286,10 @@ def participant_allow(
         target = _target(room, target_id)
         setattr(target, f"{kind}_hard_muted", False)
         target.save()
+        _changed(target)
+        events.publish(
+            events.MediaAllowed(room_id=room.pk, participant_id=target.pk, kind=kind)
+        )
         log_action(
             room=room,
             meeting=target.meeting,
@@ -222,8 +310,7 @@ def meeting_mute_all(*, actor: User, room: Room) -> list[Participant]:
             raise InvalidOperation("No meeting is running.")
         targets = list(_present(meeting).exclude(user=actor).select_for_update())
         for target in targets:
-            target.hard_mute("audio")
-            target.save()
+            _hard_mute(target, "audio")
         log_action(
             room=room, meeting=meeting, actor=actor, action=ModerationKind.MUTE_ALL
         )
@@ -250,36 +337,43 @@ def participant_remove(*, actor: User, room: Room, target_id: str) -> LeaveResul
             target=target.user,
             action=ModerationKind.REMOVE,
         )
-        return _leave(target, removed=True)
+        return _leave(target, reason=LeftReason.REMOVED)
 
 
 def participant_ban(
     *, actor: User, room: Room, target_id: str, minutes: int | None, reason: str = ""
-) -> LeaveResult:
-    """Remove someone and keep them out of the room (for ``minutes``, or for good)."""
+) -> Participant:
+    """Keep someone out of the room (for ``minutes``, or for good); the ban
+    puts them out of the meeting."""
     require_moderator(actor, room)
     with transaction.atomic():
         target = _target(room, target_id)
         _removable(actor, room, target)
         until = timezone.now() + timedelta(minutes=minutes) if minutes else None
         user_ban(actor=actor, room=room, user=target.user, until=until, reason=reason)
-        return _leave(target, removed=True)
+    return target
 
 
 def participant_set_role(
     *, actor: User, room: Room, target_id: str, role: Role
-) -> tuple[Participant, RoomAccess]:
+) -> Participant:
     """Change a participant's role live; media their new role forbids stops."""
     with transaction.atomic():
         target = _target(room, target_id)
         membership_set_role(actor=actor, room=room, user=target.user, role=role)
-        access = room_access_for(user=target.user, room=Room.objects.get(pk=room.pk))
-        if not access.can_publish:
-            target.audio_on = target.video_on = False
-        if not access.can_share_screen:
-            target.screen_on = False
-        target.save()
-    return target, access
+    return target
+
+
+def participant_lower_hand(*, actor: User, room: Room, target_id: str) -> Participant:
+    """A moderator lowers someone's raised hand (answered, or forgotten)."""
+    require_moderator(actor, room)
+    with transaction.atomic():
+        target = _target(room, target_id)
+        if target.hand_raised:
+            target.hand_raised = False
+            target.save(update_fields=["hand_raised"])
+            _changed(target)
+    return target
 
 
 @dataclass(frozen=True)
@@ -301,18 +395,24 @@ def meeting_end(*, actor: User, room: Room) -> MeetingEnd:
         if meeting is None:
             raise InvalidOperation("No meeting is running.")
         participants = list(_present(meeting))
-        lobby = list(LobbyRequest.objects.filter(room=room, status=LobbyStatus.PENDING))
         now = timezone.now()
         for participant in participants:
             participant.mark_left()
             participant.save()
         Attendance.objects.filter(meeting=meeting, left_at__isnull=True).update(
-            left_at=now
+            left_at=now, left_reason=LeftReason.ENDED
         )
-        _cancel_lobby(room)
+        lobby = _cancel_lobby(room)
         meeting.ended_at = now
         meeting.save(update_fields=["ended_at"])
         log_action(
             room=room, meeting=meeting, actor=actor, action=ModerationKind.END_MEETING
+        )
+        events.publish(
+            events.MeetingEnded(
+                room_id=room.pk,
+                lobby_channels=tuple(r.channel_name for r in lobby),
+                ended_by=actor.display_name,
+            )
         )
     return MeetingEnd(meeting=meeting, participants=participants, lobby=lobby)

@@ -15,9 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from meetings import events
 from meetings.errors import InvalidOperation, Refused
 from meetings.models import (
     Attendance,
+    LeftReason,
     LobbyRequest,
     LobbyStatus,
     Meeting,
@@ -191,12 +193,20 @@ def participant_join(*, user: User, room: Room, channel_name: str) -> JoinResult
             participant.left_at = None
             participant.joined_at = timezone.now()
         if not resumed:
-            Attendance.objects.create(meeting=meeting, user=user)
+            _stay_begin(meeting, user)
         participant.display_name = user.display_name
         participant.channel_name = channel_name
         participant.disconnected_at = None
         participant.lease_expires_at = timezone.now() + _live_lease()
         participant.save()
+        events.publish(
+            events.ParticipantJoined(
+                room_id=room.pk,
+                participant_id=participant.pk,
+                resumed=resumed,
+                replaced_channel=replaced,
+            )
+        )
     return JoinResult(
         participant=participant,
         meeting=meeting,
@@ -206,11 +216,41 @@ def participant_join(*, user: User, room: Room, channel_name: str) -> JoinResult
     )
 
 
+# A stay that ended this way and resumes within the grace period is one stay.
+_RESUMABLE = (LeftReason.LEFT, LeftReason.DROPPED)
+
+
+def _stay_begin(meeting: Meeting, user: User) -> None:
+    """Open the user's attendance in the meeting: a new row, or their last
+    one again when they left or dropped less than the grace period ago (a
+    reload leaves as the page goes and joins as it comes back: one stay,
+    not two)."""
+    last = (
+        Attendance.objects.filter(meeting=meeting, user=user)
+        .order_by("-joined_at", "-pk")
+        .first()
+    )
+    if (
+        last is not None
+        and last.left_at is not None
+        and last.left_reason in _RESUMABLE
+        and last.left_at >= timezone.now() - _grace()
+    ):
+        last.left_at = None
+        last.left_reason = ""
+        last.save(update_fields=["left_at", "left_reason"])
+    else:
+        Attendance.objects.create(meeting=meeting, user=user)
+
+
 def _expire_stale(room: Room) -> list[Participant]:
     """Let go of this room's participants whose lease has run out, before
     counting seats (the sweep does the same for every room, every second or
     so; this makes a join never wait for it)."""
-    return [_leave(participant).participant for participant in _lapsed(room=room)]
+    return [
+        _leave(participant, reason=LeftReason.DROPPED).participant
+        for participant in _lapsed(room=room)
+    ]
 
 
 # Leaving
@@ -224,13 +264,20 @@ class LeaveResult:
     last_channel: str = ""
 
 
-def _leave(participant: Participant, *, removed: bool = False) -> LeaveResult:
+# Why someone left, as the room is told; these put them out of the meeting.
+PUT_OUT = ("removed", "banned", "not_member")
+
+
+def _leave(participant: Participant, *, reason: str = LeftReason.LEFT) -> LeaveResult:
+    """End a stay; ``reason`` is a ``LeftReason`` (the room hears
+    ``dropped`` as ``left``)."""
+    reason = LeftReason(reason)
     last_channel = participant.channel_name
-    participant.mark_left(removed=removed)
+    participant.mark_left(removed=reason in PUT_OUT)
     participant.save()
     Attendance.objects.filter(
         meeting=participant.meeting_id, user=participant.user_id, left_at__isnull=True
-    ).update(left_at=participant.left_at)
+    ).update(left_at=participant.left_at, left_reason=reason)
     meeting = participant.meeting
     ended = False
     if not _present(meeting).exists():
@@ -238,6 +285,15 @@ def _leave(participant: Participant, *, removed: bool = False) -> LeaveResult:
         meeting.save(update_fields=["ended_at"])
         _cancel_lobby(meeting.room)
         ended = True
+    events.publish(
+        events.ParticipantLeft(
+            room_id=participant.room_id,
+            public_id=participant.public_id,
+            channel=last_channel,
+            reason=reason.value,
+            meeting_ended=ended,
+        )
+    )
     return LeaveResult(
         participant=participant, meeting_ended=ended, last_channel=last_channel
     )
@@ -249,11 +305,28 @@ def participant_disconnected(*, participant_id: int, channel_name: str) -> bool:
     Returns False when that connection had already been replaced or had left.
     """
     now = timezone.now()
-    return bool(
-        Participant.objects.filter(
-            pk=participant_id, channel_name=channel_name, left_at__isnull=True
-        ).update(channel_name="", disconnected_at=now, lease_expires_at=now + _grace())
-    )
+    with transaction.atomic():
+        dropped = (
+            Participant.objects.filter(
+                pk=participant_id, channel_name=channel_name, left_at__isnull=True
+            )
+            .select_for_update()
+            .first()
+        )
+        if dropped is None:
+            return False
+        dropped.channel_name = ""
+        dropped.disconnected_at = now
+        dropped.lease_expires_at = now + _grace()
+        dropped.save(
+            update_fields=["channel_name", "disconnected_at", "lease_expires_at"]
+        )
+        events.publish(
+            events.ParticipantChanged(
+                room_id=dropped.room_id, participant_id=dropped.pk
+            )
+        )
+    return True
 
 
 def participant_renew_lease(*, participant_id: int, channel_name: str) -> bool:
@@ -289,7 +362,9 @@ def presence_expire_lapsed() -> Lapsed:
                 .first()
             )
             if participant is not None:
-                left.append(_leave(participant))
+                # Whether the drop was seen or the process died unseen, the
+                # connection was lost: nobody left on purpose.
+                left.append(_leave(participant, reason=LeftReason.DROPPED))
     lobby = []
     for request in LobbyRequest.objects.filter(
         status=LobbyStatus.PENDING, lease_expires_at__lt=timezone.now()
@@ -316,18 +391,68 @@ def participant_leave(*, participant_id: int, channel_name: str) -> LeaveResult 
 
 def lobby_request_create(*, user: User, room: Room, channel_name: str) -> LobbyRequest:
     """Wait in the lobby; an earlier waiting connection of the same user is
-    replaced (its request is cancelled)."""
+    replaced (its request is cancelled). Someone a moderator just turned
+    away must wait LOBBY_COOL_DOWN before knocking again, however often they
+    reconnect."""
     with transaction.atomic():
-        LobbyRequest.objects.filter(
+        denied = (
+            LobbyRequest.objects.filter(
+                room=room,
+                user=user,
+                status=LobbyStatus.DENIED,
+                decided_at__gt=timezone.now() - _lobby_cool_down(),
+            )
+            .order_by("-decided_at")
+            .first()
+        )
+        if denied is not None:
+            wait = denied.decided_at + _lobby_cool_down() - timezone.now()
+            raise Refused(
+                "A moderator did not let you in. You can ask again in "
+                f"{_in_words(wait)}.",
+                code="lobby_denied",
+            )
+        for earlier in LobbyRequest.objects.filter(
             room=room, user=user, status=LobbyStatus.PENDING
-        ).update(status=LobbyStatus.CANCELLED, decided_at=timezone.now())
-        return LobbyRequest.objects.create(
+        ).select_for_update():
+            _resolve(earlier, LobbyStatus.CANCELLED)
+        request = LobbyRequest.objects.create(
             room=room,
             user=user,
             display_name=user.display_name,
             channel_name=channel_name,
             lease_expires_at=timezone.now() + _live_lease(),
         )
+        events.publish(events.LobbyKnocked(room_id=room.pk, request_id=request.pk))
+        return request
+
+
+def _lobby_cool_down() -> timedelta:
+    return timedelta(seconds=settings.LOBBY_COOL_DOWN)
+
+
+def _in_words(wait: timedelta) -> str:
+    seconds = max(1, round(wait.total_seconds()))
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{round(seconds / 60)} minutes"
+
+
+def _resolve(
+    request: LobbyRequest, status: LobbyStatus, *, actor: User | None = None
+) -> None:
+    request.status = status
+    request.decided_at = timezone.now()
+    request.decided_by = actor
+    request.save(update_fields=["status", "decided_at", "decided_by"])
+    events.publish(
+        events.LobbyResolved(
+            room_id=request.room_id,
+            request_id=request.pk,
+            channel=request.channel_name,
+            status=status,
+        )
+    )
 
 
 def lobby_request_renew_lease(*, request_id: int) -> None:
@@ -338,11 +463,16 @@ def lobby_request_renew_lease(*, request_id: int) -> None:
 
 def lobby_request_cancel(*, request_id: int) -> bool:
     """The waiting user went away. Returns False if it was already decided."""
-    return bool(
-        LobbyRequest.objects.filter(pk=request_id, status=LobbyStatus.PENDING).update(
-            status=LobbyStatus.CANCELLED, decided_at=timezone.now()
+    with transaction.atomic():
+        request = (
+            LobbyRequest.objects.filter(pk=request_id, status=LobbyStatus.PENDING)
+            .select_for_update()
+            .first()
         )
-    )
+        if request is None:
+            return False
+        _resolve(request, LobbyStatus.CANCELLED)
+    return True
 
 
 def lobby_decide(
@@ -359,14 +489,16 @@ def lobby_decide(
             raise InvalidOperation(
                 "That person is no longer waiting in the lobby.", code="not_found"
             )
-        request.status = LobbyStatus.ADMITTED if admit else LobbyStatus.DENIED
-        request.decided_at = timezone.now()
-        request.decided_by = actor
         meeting = _open_meeting(room)
         if admit and meeting is None:
             meeting = Meeting.objects.create(room=room)
         request.meeting = meeting
-        request.save()
+        request.save(update_fields=["meeting"])
+        _resolve(
+            request,
+            LobbyStatus.ADMITTED if admit else LobbyStatus.DENIED,
+            actor=actor,
+        )
         log_action(
             room=room,
             meeting=meeting,
@@ -377,7 +509,13 @@ def lobby_decide(
     return request
 
 
-def _cancel_lobby(room: Room) -> None:
-    LobbyRequest.objects.filter(room=room, status=LobbyStatus.PENDING).update(
-        status=LobbyStatus.CANCELLED, decided_at=timezone.now()
+def _cancel_lobby(room: Room) -> list[LobbyRequest]:
+    """Cancel the room's waiting requests; return them (their connections)."""
+    waiting = list(
+        LobbyRequest.objects.filter(
+            room=room, status=LobbyStatus.PENDING
+        ).select_for_update()
     )
+    for request in waiting:
+        _resolve(request, LobbyStatus.CANCELLED)
+    return waiting

@@ -17,20 +17,28 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from meetings import events
 from meetings.errors import InvalidOperation, InviteUnusable, NotAllowed
 from meetings.models import (
     Ban,
     Invite,
     Membership,
     ModerationKind,
+    Participant,
     Role,
     Room,
     ScreenSharePolicy,
-    invite_pk_from_token,
 )
-from meetings.selectors import Denial, room_access_for
+from meetings.selectors import (
+    Denial,
+    guest_of,
+    invite_from_token,
+    room_access_for,
+)
+from meetings.selectors import invite_for_sharing as _shareable_invite
 from meetings.services.base import log_action as _log
 from meetings.services.base import require_moderator as _require_moderator
+from meetings.services.presence import _leave, _open_meeting, _present
 
 INVITE_MAX_LIFETIME = timedelta(days=30)
 
@@ -46,6 +54,8 @@ def room_create(
     viewers_may_chat: bool = True,
 ) -> Room:
     """Create a room; its owner becomes its first moderator."""
+    if owner.is_guest:
+        raise NotAllowed("Guests cannot create rooms. Create an account first.")
     name = name.strip()
     if not name:
         raise InvalidOperation("Give the room a name.")
@@ -69,6 +79,20 @@ def room_create(
                     raise
         Membership.objects.create(room=room, user=owner, role=Role.MODERATOR)
     return room
+
+
+def room_delete(*, room: Room) -> None:
+    """Delete a room with its history, and the guests who could enter only
+    it: an account that can get in nowhere is not kept. The caller checks
+    that no meeting is running (the admin does)."""
+    with transaction.atomic():
+        guests = list(
+            User.objects.filter(is_guest=True, guest__room=room).values_list(
+                "pk", flat=True
+            )
+        )
+        room.delete()
+        User.objects.filter(pk__in=guests, is_guest=True).delete()
 
 
 def room_update_settings(*, actor: User, room: Room, **changes: object) -> Room:
@@ -96,7 +120,53 @@ def room_update_settings(*, actor: User, room: Room, **changes: object) -> Room:
                 action=ModerationKind.UPDATE_SETTINGS,
                 detail=", ".join(f"{f}={getattr(room, f)}" for f in others),
             )
+        if "screen_share_policy" in changed:
+            _stop_forbidden_media(room)
+        events.publish(events.RoomChanged(room_id=room.pk, fields=tuple(changed)))
     return room
+
+
+def _present_as(room: Room, user: User) -> Participant | None:
+    """``user``'s place in the room's running meeting, locked, if they have one."""
+    meeting = _open_meeting(room)
+    if meeting is None:
+        return None
+    return _present(meeting).filter(user=user).select_for_update().first()
+
+
+def _stop_forbidden_media(room: Room, users: list[User] | None = None) -> None:
+    """After a change of role or policy: what someone may no longer send is
+    off, and they are told a moderator stopped it."""
+    meeting = _open_meeting(room)
+    if meeting is None:
+        return
+    present = _present(meeting).select_for_update().select_related("user")
+    if users is not None:
+        present = present.filter(user__in=users)
+    for participant in present:
+        access = room_access_for(user=participant.user, room=room)
+        stopped = []
+        if not access.can_publish:
+            stopped += [
+                k for k in ("audio", "video") if getattr(participant, f"{k}_on")
+            ]
+            participant.audio_on = participant.video_on = False
+        if not access.can_share_screen and participant.screen_on:
+            stopped.append("screen")
+            participant.screen_on = False
+        if stopped:
+            participant.save(update_fields=["audio_on", "video_on", "screen_on"])
+            events.publish(
+                events.ParticipantChanged(
+                    room_id=room.pk, participant_id=participant.pk
+                )
+            )
+        if "screen" in stopped:
+            events.publish(
+                events.MediaStopped(
+                    room_id=room.pk, participant_id=participant.pk, kind="screen"
+                )
+            )
 
 
 def room_set_locked(*, actor: User, room: Room, locked: bool) -> Room:
@@ -106,7 +176,10 @@ def room_set_locked(*, actor: User, room: Room, locked: bool) -> Room:
 def membership_add(*, actor: User, room: Room, email: str, role: Role) -> Membership:
     """Add an existing account to the room by e-mail address."""
     _require_moderator(actor, room)
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    # A guest's address is made up and has no account behind it.
+    user = User.objects.filter(
+        email__iexact=email.strip(), is_active=True, is_guest=False
+    ).first()
     if user is None:
         raise InvalidOperation(
             "No one has an account with that address. Create an invite link and "
@@ -123,6 +196,7 @@ def membership_add(*, actor: User, room: Room, email: str, role: Role) -> Member
             target=user,
             detail=role,
         )
+        events.publish(events.AccessChanged(room_id=room.pk, user_id=user.pk))
     return membership
 
 
@@ -133,6 +207,7 @@ def membership_set_role(
     _require_moderator(actor, room)
     if user.pk == room.owner_id and role != Role.MODERATOR:
         raise InvalidOperation("The owner of a room is always one of its moderators.")
+    _refuse_foreign_guest(user, room)
     with transaction.atomic():
         membership, created = Membership.objects.select_for_update().get_or_create(
             room=room, user=user, defaults={"role": role}
@@ -148,7 +223,20 @@ def membership_set_role(
             target=user,
             detail=role,
         )
+        _stop_forbidden_media(room, [user])
+        events.publish(events.AccessChanged(room_id=room.pk, user_id=user.pk))
     return membership
+
+
+def _refuse_foreign_guest(user: User, room: Room) -> None:
+    """A guest belongs to the one room they joined: a membership anywhere else
+    would give them nothing (the access rule ignores it) and mislead."""
+    guest = guest_of(user)
+    if user.is_guest and (guest is None or guest.room_id != room.pk):
+        raise InvalidOperation(
+            f"{user.display_name} is a guest of another room and cannot be a "
+            "member of this one."
+        )
 
 
 def membership_remove(*, actor: User, room: Room, user: User) -> None:
@@ -161,6 +249,15 @@ def membership_remove(*, actor: User, room: Room, user: User) -> None:
             _log(
                 room=room, actor=actor, action=ModerationKind.REMOVE_MEMBER, target=user
             )
+            # No longer a member, so no longer in the meeting (an admin
+            # keeps their way in: they need no membership).
+            present = _present_as(room, user)
+            if (
+                present is not None
+                and not room_access_for(user=user, room=room).can_join
+            ):
+                _leave(present, reason="not_member")
+            events.publish(events.AccessChanged(room_id=room.pk, user_id=user.pk))
 
 
 def invite_create(
@@ -185,21 +282,46 @@ def invite_create(
     )
 
 
-def invite_revoke(*, actor: User, invite: Invite) -> None:
-    _require_moderator(actor, invite.room)
-    Invite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
+# How long a link copied from the meeting page lasts.
+SHARED_INVITE_LIFETIME = timedelta(days=7)
+
+
+def invite_for_sharing(*, actor: User, room: Room) -> tuple[Invite, bool]:
+    """The link a moderator copies from the meeting page, and whether it is
+    new: the newest they made that still serves (``selectors.
+    invite_for_sharing``), else a participant link for a week with no use
+    limit. Copying twice gives the same link, and the settings page does not
+    fill up with copies."""
+    _require_moderator(actor, room)
+    invite = _shareable_invite(room=room, creator=actor)
+    if invite is not None:
+        return invite, False
+    invite = invite_create(
+        actor=actor, room=room, role=Role.PUBLISHER, expires_in=SHARED_INVITE_LIFETIME
     )
+    return invite, True
+
+
+def invite_revoke(*, actor: User, invite: Invite, why: str = "") -> None:
+    """Withdraw an invite link: it lets nobody else in (who came by it stays)."""
+    _require_moderator(actor, invite.room)
+    with transaction.atomic():
+        withdrawn = Invite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if withdrawn:
+            role = Role(invite.role).label.lower()
+            _log(
+                room=invite.room,
+                actor=actor,
+                action=ModerationKind.REVOKE_INVITE,
+                detail=f"{role} link #{invite.pk}" + (f": {why}" if why else ""),
+            )
 
 
 def invite_resolve(*, token: str) -> Invite:
     """The usable invite a link's token names, or ``InviteUnusable`` saying why not."""
-    pk = invite_pk_from_token(token)
-    invite = (
-        Invite.objects.select_related("room", "created_by").filter(pk=pk).first()
-        if pk is not None
-        else None
-    )
+    invite = invite_from_token(token=token)
     if invite is None:
         raise InviteUnusable(
             "This invite link is not valid. Check that you copied all of it, or ask "
@@ -243,6 +365,7 @@ def invite_accept(*, user: User, token: str) -> Membership:
             membership.role = invited_role
             membership.save(update_fields=["role"])
         Invite.objects.filter(pk=invite.pk).update(use_count=F("use_count") + 1)
+        events.publish(events.AccessChanged(room_id=room.pk, user_id=user.pk))
     return membership
 
 
@@ -278,6 +401,20 @@ def user_ban(
             target=user,
             detail=detail,
         )
+        # Out of the meeting at once, wherever the ban was made.
+        present = _present_as(room, user)
+        if present is not None:
+            _leave(present, reason="banned")
+        # A banned guest could come straight back as a new guest by the
+        # same link: it stops working (those who came by it stay).
+        guest = guest_of(user)
+        if guest is not None and guest.room_id == room.pk and guest.invite:
+            invite_revoke(
+                actor=actor,
+                invite=guest.invite,
+                why=f"{user.display_name}, a guest who came by it, was banned",
+            )
+        events.publish(events.AccessChanged(room_id=room.pk, user_id=user.pk))
     return ban
 
 
@@ -287,3 +424,4 @@ def ban_lift(*, actor: User, room: Room, user: User) -> None:
         deleted, _ = Ban.objects.filter(room=room, user=user).delete()
         if deleted:
             _log(room=room, actor=actor, action=ModerationKind.UNBAN, target=user)
+            events.publish(events.AccessChanged(room_id=room.pk, user_id=user.pk))
