@@ -15,14 +15,16 @@ import secrets
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from meetings import selectors, services
 from meetings.errors import MeetingError, Refused
 from meetings.models import LobbyRequest, Participant, Room
-from meetings.selectors import RoomAccess
+from meetings.selectors import Denial, MediaRights, RoomAccess
+from sfu.api import MediaError
 from signaling import events, liveness, payloads, presence, sessions
-from signaling.bridge import MediaRejected, MediaUnavailable, get_bridge
-from signaling.handlers import deliver, dispatch, on_control
+from signaling.bridge import get_media
+from signaling.handlers import dispatch
 from signaling.ice import ice_servers_for
 from signaling.protocol import (
     CLOSE_CODES,
@@ -38,8 +40,17 @@ log = logging.getLogger(__name__)
 
 # A client may send 20 messages a second with bursts of 60 (ICE candidates come
 # in bursts); past that it is told to slow down, and after 100 refused
-# messages it is disconnected.
+# messages it is disconnected. (Chat and requests to unmute are limited per
+# person by the services: reconnecting does not reset those.)
 MESSAGE_RATE, MESSAGE_BURST, FLOOD_LIMIT = 20, 60, 100
+
+# What someone put out of the meeting reads, by the reason they were.
+REMOVAL_TEXT = {
+    "removed": "A moderator removed you from this meeting. You can join its next meeting.",
+    "banned": "A moderator banned you from this room.",
+    "not_member": "A moderator removed you from this room's members.",
+}
+REMOVAL_CODE = {"removed": "removed", "banned": "banned", "not_member": "not_member"}
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -49,6 +60,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     lobby_request: LobbyRequest | None = None
     liveness: asyncio.Task | None = None
     media_session = ""
+    # What the SFU was last told this participant may publish.
+    allowed: frozenset[str] = frozenset()
     welcomed = False
     # connecting -> connected -> (lobby ->) joined -> closed
     state = "connecting"
@@ -114,8 +127,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.limiter = TokenBucket(rate=MESSAGE_RATE, burst=MESSAGE_BURST)
-        self.chat_limiter = TokenBucket(rate=1, burst=5)
-        self.ask_limiter = TokenBucket(rate=0.2, burst=1)
         self.refused_messages = 0
         self.last_heard = asyncio.get_running_loop().time()
         self.liveness: asyncio.Task | None = None
@@ -134,7 +145,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.wait_in_lobby = admission.wait_in_lobby
         self.session_key = getattr(self.scope.get("session"), "session_key", "") or ""
         await self.join_groups(
-            sessions.user_group(self.user.pk),
+            events.user_group(self.user.pk),
             *([sessions.session_group(self.session_key)] if self.session_key else []),
         )
         self.state = "connected"
@@ -209,9 +220,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.join()
 
     async def enter_lobby(self) -> None:
-        self.lobby_request = await database_sync_to_async(
-            services.lobby_request_create
-        )(user=self.user, room=self.room, channel_name=self.channel_name)
+        try:
+            self.lobby_request = await database_sync_to_async(
+                services.lobby_request_create
+            )(user=self.user, room=self.room, channel_name=self.channel_name)
+        except Refused as exc:  # turned away a moment ago
+            await self.refuse(exc.code, str(exc))
+            return
         self.state = "lobby"
         await self.send_json(
             {
@@ -219,13 +234,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "room": {"name": self.room.name},
                 "message": "A moderator has been told you are here and will let you in.",
             }
-        )
-        await events.to_moderators(
-            self.room.pk,
-            {
-                "type": "lobby_request",
-                "request": payloads.lobby_request(self.lobby_request),
-            },
         )
 
     async def join(self) -> None:
@@ -245,50 +253,29 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.media_session = secrets.token_urlsafe(12)
         await self.join_groups(events.room_group(self.room.pk), events.process_group())
         await self.sync_moderator_group()
-        if result.replaced_channel:
-            await events.control(result.replaced_channel, "replaced")
-        for gone in result.expired:
-            await events.broadcast(
-                self.room.pk,
-                {"type": "participant_left", "id": gone.public_id, "reason": "left"},
-            )
         welcome = await database_sync_to_async(self.welcome)(resumed=result.resumed)
         await self.send_json(welcome)
         self.welcomed = True
-        me = next(
-            p for p in welcome["participants"] if p["id"] == self.participant.public_id
-        )
-        kind = "participant_updated" if result.resumed else "participant_joined"
-        await events.broadcast(
-            self.room.pk, {"type": kind, "participant": me}, exclude=self.channel_name
-        )
         await self.start_media()
 
     async def start_media(self) -> None:
-        """Give this connection's media session a peer on the SFU. Without
-        a media server the meeting goes on (chat, people, moderation); the
-        browser is told, and media starts when the server is back."""
-        bridge = get_bridge()
+        """Give this connection's media session a peer on the SFU, with what
+        the participant may publish now. Without a media server the meeting
+        goes on (chat, people, moderation); the browser is told, and media
+        starts when the server is back."""
+        rights = await database_sync_to_async(selectors.media_rights)(
+            room_id=self.room.pk, user=self.user, participant_id=self.participant.pk
+        )
+        self.allowed = rights.allowed
         try:
-            await bridge.join(
+            await get_media().join(
                 room_id=self.room.pk,
                 participant_id=self.participant.public_id,
                 session=self.media_session,
-                deliver=deliver,
+                address=self.channel_name,
+                allowed=self.allowed,
             )
-            # A new peer for the SFU: enforce standing hard mutes again.
-            for kind, muted in (
-                ("audio", self.participant.audio_hard_muted),
-                ("video", self.participant.video_hard_muted),
-            ):
-                if muted:
-                    await bridge.set_muted(
-                        room_id=self.room.pk,
-                        participant_id=self.participant.public_id,
-                        kind=kind,
-                        muted=True,
-                    )
-        except (MediaUnavailable, MediaRejected):
+        except MediaError:
             await self.send_json(error("media_unavailable"))
 
     async def restart_media(self) -> None:
@@ -358,47 +345,214 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 log.exception("room connection %s: %s failed", self.channel_name, step)
 
     async def record_drop(self) -> None:
+        # Keeps their place for the grace period (unless this connection was
+        # replaced or they are gone already); the room is told it dropped.
         ours = await database_sync_to_async(services.participant_disconnected)(
             participant_id=self.participant.pk, channel_name=self.channel_name
         )
-        if ours:  # not replaced, not gone already: keep their place for the grace
-            self.participant.channel_name = ""
-            await events.broadcast(
-                self.room.pk,
-                {"type": "participant_updated", "participant": await self.my_payload()},
+        if ours:
+            # Its media session ends with it: no connection is left to push
+            # a mute or a demotion made meanwhile to that peer, and coming
+            # back starts a new session anyway.
+            await self._media_best_effort(
+                get_media().leave(
+                    room_id=self.room.pk, participant_id=self.participant.public_id
+                )
             )
 
     async def cancel_lobby_request(self) -> None:
-        cancelled = await database_sync_to_async(services.lobby_request_cancel)(
+        await database_sync_to_async(services.lobby_request_cancel)(
             request_id=self.lobby_request.pk
         )
-        if cancelled:
-            await events.to_moderators(
-                self.room.pk,
-                {
-                    "type": "lobby_resolved",
-                    "request_id": self.lobby_request.public_id,
-                    "status": "cancelled",
-                },
-            )
 
     async def leave_groups(self) -> None:
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups.clear()
 
-    async def my_payload(self) -> dict:
-        return payloads.participant(self.participant, self.access.role)
-
-    # Channel-layer events (see signaling/events.py)
+    # Channel-layer events (see signaling/events.py), each to the method of
+    # its name. Only these change the connection's state from outside.
 
     async def room_message(self, event: dict) -> None:
         # Only participants hear the room: nothing reaches the lobby.
         if self.state == "joined" and event.get("exclude") != self.channel_name:
             await self.send_json(event["payload"])
 
-    async def room_control(self, event: dict) -> None:
-        await on_control(self, event["action"], event["data"])
+    async def conn_refresh(self, event: dict) -> None:
+        # A user's group spans rooms: only news of this room concerns us.
+        if self.room is not None and event.get("room_id") == self.room.pk:
+            await self.refresh()
+
+    async def conn_stopped(self, event: dict) -> None:
+        """A moderator stopped some of this participant's media."""
+        if self.state != "joined":
+            return
+        if event["kind"] == "screen":
+            await self._media_best_effort(
+                get_media().end_share(
+                    room_id=self.room.pk, participant_id=self.participant.public_id
+                )
+            )
+        await self.refresh()
+        await self.send_json({"type": "muted_by_moderator", "kind": event["kind"]})
+
+    async def conn_allowed(self, event: dict) -> None:
+        if self.state == "joined":
+            await self.refresh()
+            await self.send_json(
+                {"type": "allowed_by_moderator", "kind": event["kind"]}
+            )
+
+    async def conn_removed(self, event: dict) -> None:
+        reason = event.get("reason", "removed")
+        self.state = "closed"
+        message = REMOVAL_TEXT[reason]
+        if reason == "banned":  # and until when, as the room's pages say
+            access = await database_sync_to_async(selectors.room_access_for)(
+                user=self.user, room=self.room
+            )
+            if access.denial == Denial.BANNED:
+                message = access.ban_message
+        await self.send_json(
+            {
+                "type": "removed",
+                "reason": "removed" if reason == "not_member" else reason,
+                "message": message,
+            }
+        )
+        await self.close(code=CLOSE_CODES[REMOVAL_CODE[reason]])
+
+    async def conn_meeting_ended(self, event: dict) -> None:
+        self.state = "closed"
+        ended_by = event.get("ended_by", "")
+        who = ended_by or "A moderator"
+        await self.send_json(
+            {
+                "type": "meeting_ended",
+                "ended_by": ended_by,
+                "message": f"{who} ended the meeting for everyone.",
+            }
+        )
+        await self.close(code=CLOSE_CODES["meeting_ended"])
+
+    async def conn_replaced(self, event: dict) -> None:
+        await self.refuse(
+            "replaced", "You joined this meeting from another tab or device."
+        )
+
+    async def conn_admitted(self, event: dict) -> None:
+        if self.state == "lobby":
+            self.wait_in_lobby = False
+            await self.join()
+
+    async def conn_denied(self, event: dict) -> None:
+        if self.state == "lobby":
+            wait = settings.LOBBY_COOL_DOWN
+            later = (
+                f"in {wait} seconds" if wait < 90 else f"in {round(wait / 60)} minutes"
+            )
+            await self.refuse(
+                "lobby_denied",
+                f"A moderator did not let you in. You can ask again {later}.",
+            )
+
+    async def conn_session_ended(self, event: dict) -> None:
+        await self.refuse("session_ended")
+
+    async def conn_check_session(self, event: dict) -> None:
+        valid = await database_sync_to_async(sessions.session_is_valid)(
+            session_key=self.session_key, user_id=self.user.pk
+        )
+        if not valid:
+            await self.refuse("session_ended")
+
+    async def media_message(self, event: dict) -> None:
+        """From the SFU: a down offer, a candidate, the active speaker."""
+        if self.state == "joined":
+            await self.send_json(event["message"])
+
+    async def media_restart(self, event: dict) -> None:
+        if self.state == "joined":
+            await self.restart_media()
+
+    async def media_lost(self, event: dict) -> None:
+        if self.state == "joined":
+            await self.send_json(error("media_unavailable"))
+
+    # For handlers (see handlers.Connection)
+
+    @property
+    def participant_pk(self) -> int:
+        return self.participant.pk
+
+    @property
+    def participant_id(self) -> str:
+        return self.participant.public_id
+
+    async def leave(self) -> None:
+        """Leave on purpose, at once: the room and the SFU hear of it from
+        the service's event."""
+        if self.state == "joined":
+            self.state = "closed"
+            await database_sync_to_async(services.participant_leave)(
+                participant_id=self.participant.pk, channel_name=self.channel_name
+            )
+        await self.close(code=1000)
+
+    async def refresh(self) -> MediaRights | None:
+        """Read this connection's rights again and apply them: a connection
+        that lost its way in is closed; the SFU is told what this participant
+        may publish; the browser, its new role and capabilities."""
+        if self.state not in ("connected", "lobby", "joined"):
+            return None
+        rights = await database_sync_to_async(selectors.media_rights)(
+            room_id=self.room.pk,
+            user=self.user,
+            participant_id=self.participant.pk if self.participant else 0,
+        )
+        access = rights.access
+        if not access.can_join:
+            await self.refuse(access.denial.value, _lost_access_text(access))
+            return None
+        before = self.access
+        self.room, self.access = rights.room, access
+        if self.state != "joined" or rights.participant is None:
+            return rights
+        await self.sync_moderator_group()
+        if rights.allowed != self.allowed:
+            self.allowed = rights.allowed
+            await self._media_best_effort(
+                get_media().set_allowed(
+                    room_id=self.room.pk,
+                    participant_id=self.participant.public_id,
+                    allowed=self.allowed,
+                )
+            )
+        if (before.role, before.capabilities) != (access.role, access.capabilities):
+            await self.send_json(
+                {
+                    "type": "role_changed",
+                    "role": str(access.role),
+                    "capabilities": access.capabilities,
+                }
+            )
+        return rights
+
+    async def _media_best_effort(self, call) -> None:
+        # Without a media server there is nothing to forward or stop; a
+        # returning one starts from the database's state (join carries it).
+        try:
+            await call
+        except MediaError as exc:
+            log.warning("%s: media server: %s", self.channel_name, exc)
+
+
+def _lost_access_text(access: RoomAccess) -> str | None:
+    if access.denial == Denial.BANNED:
+        return access.ban_message
+    if access.denial == Denial.NOT_MEMBER:
+        return "You are no longer a member of this room. Ask a moderator for an invite."
+    return None
 
 
 def _utf8_length(text: str) -> int:

@@ -1,315 +1,231 @@
-"""What each protocol message does, and what each channel-layer control does.
+"""What each protocol message from a browser does.
 
-Every handler is: call a service (which checks the actor's rights in the
-database), then tell the people concerned. ``HANDLERS`` is the explicit
-dispatch table; nothing is looked up by name from client input.
+Every handler calls a service, which checks the sender's rights in the
+database and publishes what changed (meetings.events); the room, the people
+concerned and the SFU hear of it from there (signaling/effects.py), as they
+do of a change made on a page or in the admin. A handler answers only its
+sender, and sees the connection through ``Connection``: it reads, it never
+changes the connection's state behind its back.
+
+``HANDLERS`` is the explicit dispatch table; nothing is looked up by name
+from client input.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from channels.db import database_sync_to_async as db
 
+from accounts.models import User
 from meetings import selectors, services
-from meetings.models import Participant, Role, Room
-from meetings.services import LeaveResult
-from signaling import events, payloads, sessions
+from meetings.models import Role, Room
+from sfu.api import MediaRejected, MediaUnavailable
+from signaling import payloads
 from signaling import protocol as p
-from signaling.bridge import MediaRejected, MediaUnavailable, get_bridge
-from signaling.protocol import CLOSE_CODES, ProtocolError
+from signaling.bridge import get_media
+from signaling.protocol import ProtocolError
 
-if TYPE_CHECKING:
-    from signaling.consumers import RoomConsumer
 
-log = logging.getLogger(__name__)
+class Connection(Protocol):
+    """What a handler may see and ask of the connection it serves."""
 
-Handler = Callable[["RoomConsumer", p.ClientMessage], Awaitable[None]]
+    user: User
+    room: Room
+    channel_name: str
+    state: str
+    media_session: str
 
+    @property
+    def participant_pk(self) -> int: ...
+
+    @property
+    def participant_id(self) -> str:
+        """The public id the SFU and the browsers know."""
+
+    async def send_json(self, payload: dict) -> None: ...
+
+    async def hello(self, version: int) -> None: ...
+
+    async def leave(self) -> None:
+        """Leave the meeting on purpose, and close."""
+
+    async def refresh(self) -> selectors.MediaRights | None:
+        """Read this connection's rights again and apply them (SFU, browser)."""
+
+
+Handler = Callable[[Connection, p.ClientMessage], Awaitable[None]]
 
 # Before hello only these; in the lobby only these.
 BEFORE_HELLO = {"hello", "ping", "pong"}
 IN_LOBBY = {"ping", "pong", "leave"}
 
 
-async def dispatch(consumer: RoomConsumer, message: p.ClientMessage) -> None:
+async def dispatch(conn: Connection, message: p.ClientMessage) -> None:
     kind = message.type
-    if consumer.state == "connected" and kind not in BEFORE_HELLO:
+    if conn.state == "connected" and kind not in BEFORE_HELLO:
         raise ProtocolError("hello_required")
-    if consumer.state == "lobby" and kind not in IN_LOBBY:
+    if conn.state == "lobby" and kind not in IN_LOBBY:
         raise ProtocolError("lobby_waiting")
-    if kind == "hello" and consumer.state != "connected":
+    if kind == "hello" and conn.state != "connected":
         raise ProtocolError("already_joined")
-    await HANDLERS[kind](consumer, message)
-
-
-def _payload_of(room: Room, participant: Participant) -> dict:
-    role = selectors.roles_of(room=room, users=[participant.user])[participant.user_id]
-    return payloads.participant(participant, role)
-
-
-async def _tell_room_about(consumer: RoomConsumer, participant: Participant) -> None:
-    payload = await db(_payload_of)(consumer.room, participant)
-    await events.broadcast(
-        consumer.room.pk, {"type": "participant_updated", "participant": payload}
-    )
-
-
-@contextlib.contextmanager
-def _sfu_best_effort(what: str) -> Iterator[None]:
-    """For media side effects of a change already made: without a media
-    server there is nothing to forward (or stop forwarding), and a returning
-    one starts from the database's state (hard mutes are applied on join)."""
-    try:
-        yield
-    except MediaUnavailable:
-        log.warning("media server unavailable: %s not applied there", what)
-
-
-async def announce_departure(room_id: int, result: LeaveResult, *, reason: str) -> None:
-    """Tell the room (and the SFU) that someone is gone."""
-    await events.broadcast(
-        room_id,
-        {
-            "type": "participant_left",
-            "id": result.participant.public_id,
-            "reason": reason,
-        },
-    )
-    bridge = get_bridge()
-    with _sfu_best_effort("leave"):
-        await bridge.leave(room_id=room_id, participant_id=result.participant.public_id)
-        if result.meeting_ended:
-            await bridge.close_room(room_id=room_id)
-
-
-async def deliver(participant_id: str, message: dict) -> None:
-    """The SFU's way back to a participant's browser."""
-    channel = await db(
-        lambda: (
-            Participant.objects.filter(public_id=participant_id)
-            .values_list("channel_name", flat=True)
-            .first()
-        )
-    )()
-    await events.control(channel or "", "relay", message=message)
+    await HANDLERS[kind](conn, message)
 
 
 # Connection
 
 
-async def on_hello(consumer: RoomConsumer, message: p.Hello) -> None:
-    await consumer.hello(message.version)
+async def on_hello(conn: Connection, message: p.Hello) -> None:
+    await conn.hello(message.version)
 
 
-async def on_ping(consumer: RoomConsumer, message: p.Ping) -> None:
-    await consumer.send_json({"type": "pong"})
+async def on_ping(conn: Connection, message: p.Ping) -> None:
+    await conn.send_json({"type": "pong"})
 
 
-async def on_pong(consumer: RoomConsumer, message: p.Pong) -> None:
+async def on_pong(conn: Connection, message: p.Pong) -> None:
     """Nothing to do: hearing anything resets the liveness clock."""
 
 
-async def on_leave(consumer: RoomConsumer, message: p.Leave) -> None:
-    if consumer.state == "joined":
-        result = await db(services.participant_leave)(
-            participant_id=consumer.participant.pk, channel_name=consumer.channel_name
-        )
-        consumer.state = "closed"
-        if result is not None:
-            await announce_departure(consumer.room.pk, result, reason="left")
-    await consumer.close(code=1000)
+async def on_leave(conn: Connection, message: p.Leave) -> None:
+    await conn.leave()
 
 
 # Chat, own media, hand
 
 
-async def on_chat_send(consumer: RoomConsumer, message: p.ChatSend) -> None:
-    if not consumer.chat_limiter.take():
-        raise ProtocolError(
-            "rate_limited", "You are sending messages too fast. Wait a moment."
-        )
-    stored = await db(services.chat_post)(
-        user=consumer.user, room=consumer.room, text=message.text
+async def on_chat_send(conn: Connection, message: p.ChatSend) -> None:
+    post = await db(services.chat_post)(
+        user=conn.user, room=conn.room, text=message.text, client_id=message.client_id
     )
-    chat = payloads.chat(stored)
-    await consumer.send_json(
-        {"type": "chat_ack", "client_id": message.client_id, "message": chat}
-    )
-    await events.broadcast(
-        consumer.room.pk,
-        {"type": "chat_message", "message": chat},
-        exclude=consumer.channel_name,
+    await conn.send_json(
+        {
+            "type": "chat_ack",
+            "client_id": message.client_id,
+            "message": payloads.chat(post.message),
+        }
     )
 
 
-async def on_media_state(consumer: RoomConsumer, message: p.MediaState) -> None:
-    consumer.participant = await db(services.participant_set_media)(
-        user=consumer.user,
-        room=consumer.room,
+async def on_media_state(conn: Connection, message: p.MediaState) -> None:
+    await db(services.participant_set_media)(
+        user=conn.user,
+        room=conn.room,
         audio=message.audio,
         video=message.video,
         screen=message.screen,
     )
-    await _tell_room_about(consumer, consumer.participant)
 
 
-async def on_hand(consumer: RoomConsumer, message: p.HandRaise) -> None:
-    consumer.participant = await db(services.participant_set_hand)(
-        user=consumer.user, room=consumer.room, raised=message.raised
+async def on_hand(conn: Connection, message: p.HandRaise) -> None:
+    await db(services.participant_set_hand)(
+        user=conn.user, room=conn.room, raised=message.raised
     )
-    await _tell_room_about(consumer, consumer.participant)
 
 
-async def on_ask_unmute(consumer: RoomConsumer, message: p.AskToUnmute) -> None:
-    if not consumer.ask_limiter.take():
-        raise ProtocolError("rate_limited", "The moderators have been asked already.")
-    me = await db(services.participant_ask_to_unmute)(
-        user=consumer.user, room=consumer.room
-    )
-    await events.to_moderators(
-        consumer.room.pk,
-        {
-            "type": "unmute_requested",
-            "participant_id": me.public_id,
-            "name": me.display_name,
-        },
-    )
+async def on_ask_unmute(conn: Connection, message: p.AskToUnmute) -> None:
+    await db(services.participant_ask_to_unmute)(user=conn.user, room=conn.room)
 
 
 # Moderation
 
 
-async def _enforce_mute(room_id: int, target: Participant, kind: str) -> None:
-    with _sfu_best_effort("mute"):
-        await get_bridge().set_muted(
-            room_id=room_id, participant_id=target.public_id, kind=kind, muted=True
-        )
-    await events.control(target.channel_name, "muted", kind=kind)
-
-
-async def on_mod_mute(consumer: RoomConsumer, message: p.ModMute) -> None:
-    target = await db(services.participant_hard_mute)(
-        actor=consumer.user,
-        room=consumer.room,
+async def on_mod_mute(conn: Connection, message: p.ModMute) -> None:
+    await db(services.participant_hard_mute)(
+        actor=conn.user,
+        room=conn.room,
         target_id=message.participant_id,
         kind=message.kind,
     )
-    await _enforce_mute(consumer.room.pk, target, message.kind)
-    await _tell_room_about(consumer, target)
 
 
-async def on_mod_allow(consumer: RoomConsumer, message: p.ModAllow) -> None:
-    target = await db(services.participant_allow)(
-        actor=consumer.user,
-        room=consumer.room,
+async def on_mod_allow(conn: Connection, message: p.ModAllow) -> None:
+    await db(services.participant_allow)(
+        actor=conn.user,
+        room=conn.room,
         target_id=message.participant_id,
         kind=message.kind,
     )
-    with _sfu_best_effort("allow"):
-        await get_bridge().set_muted(
-            room_id=consumer.room.pk,
-            participant_id=target.public_id,
-            kind=message.kind,
-            muted=False,
-        )
-    await events.control(target.channel_name, "allowed", kind=message.kind)
-    await _tell_room_about(consumer, target)
 
 
-async def on_mod_mute_all(consumer: RoomConsumer, message: p.ModMuteAll) -> None:
-    targets = await db(services.meeting_mute_all)(
-        actor=consumer.user, room=consumer.room
+async def on_mod_mute_all(conn: Connection, message: p.ModMuteAll) -> None:
+    await db(services.meeting_mute_all)(actor=conn.user, room=conn.room)
+
+
+async def on_mod_remove(conn: Connection, message: p.ModRemove) -> None:
+    await db(services.participant_remove)(
+        actor=conn.user, room=conn.room, target_id=message.participant_id
     )
-    for target in targets:
-        await _enforce_mute(consumer.room.pk, target, "audio")
-        await _tell_room_about(consumer, target)
 
 
-async def _send_out(consumer: RoomConsumer, result: LeaveResult, reason: str) -> None:
-    await events.control(result.last_channel, "removed", reason=reason)
-    await announce_departure(consumer.room.pk, result, reason=reason)
-
-
-async def on_mod_remove(consumer: RoomConsumer, message: p.ModRemove) -> None:
-    result = await db(services.participant_remove)(
-        actor=consumer.user, room=consumer.room, target_id=message.participant_id
-    )
-    await _send_out(consumer, result, "removed")
-
-
-async def on_mod_ban(consumer: RoomConsumer, message: p.ModBan) -> None:
-    result = await db(services.participant_ban)(
-        actor=consumer.user,
-        room=consumer.room,
+async def on_mod_ban(conn: Connection, message: p.ModBan) -> None:
+    await db(services.participant_ban)(
+        actor=conn.user,
+        room=conn.room,
         target_id=message.participant_id,
         minutes=message.minutes,
         reason=message.reason,
     )
-    await _send_out(consumer, result, "banned")
 
 
-async def on_mod_lock(consumer: RoomConsumer, message: p.ModLock) -> None:
-    consumer.room = await db(services.room_set_locked)(
-        actor=consumer.user, room=consumer.room, locked=message.locked
+def _update_room(*, actor: User, room_id: int, **changes: object) -> Room:
+    """Change settings from what the database has now, not from what this
+    connection last heard: a page may have changed the room meanwhile."""
+    room = Room.objects.get(pk=room_id)
+    return services.room_update_settings(actor=actor, room=room, **changes)
+
+
+async def on_mod_lock(conn: Connection, message: p.ModLock) -> None:
+    await db(_update_room)(
+        actor=conn.user, room_id=conn.room.pk, is_locked=message.locked
     )
-    await events.broadcast(
-        consumer.room.pk, {"type": "room_updated", "room": payloads.room(consumer.room)}
+
+
+async def on_mod_lobby(conn: Connection, message: p.ModLobby) -> None:
+    await db(_update_room)(
+        actor=conn.user, room_id=conn.room.pk, lobby_enabled=message.enabled
     )
 
 
-async def on_mod_end_meeting(consumer: RoomConsumer, message: p.ModEndMeeting) -> None:
-    ended = await db(services.meeting_end)(actor=consumer.user, room=consumer.room)
-    await events.control_all(consumer.room.pk, "meeting_ended")
-    for request in ended.lobby:
-        await events.control(request.channel_name, "meeting_ended")
-    with _sfu_best_effort("end meeting"):
-        await get_bridge().close_room(room_id=consumer.room.pk)
+async def on_mod_end_meeting(conn: Connection, message: p.ModEndMeeting) -> None:
+    await db(services.meeting_end)(actor=conn.user, room=conn.room)
 
 
-async def on_mod_set_role(consumer: RoomConsumer, message: p.ModSetRole) -> None:
-    target, _access = await db(services.participant_set_role)(
-        actor=consumer.user,
-        room=consumer.room,
+async def on_mod_set_role(conn: Connection, message: p.ModSetRole) -> None:
+    await db(services.participant_set_role)(
+        actor=conn.user,
+        room=conn.room,
         target_id=message.participant_id,
         role=Role(message.role),
     )
-    await events.control(target.channel_name, "role_changed")
-    await _tell_room_about(consumer, target)
 
 
-async def _decide(consumer: RoomConsumer, request_id: str, admit: bool) -> None:
-    request = await db(services.lobby_decide)(
-        actor=consumer.user, room=consumer.room, request_id=request_id, admit=admit
-    )
-    await events.control(request.channel_name, "admitted" if admit else "denied")
-    await events.to_moderators(
-        consumer.room.pk,
-        {
-            "type": "lobby_resolved",
-            "request_id": request.public_id,
-            "status": request.status,
-        },
+async def on_mod_lower_hand(conn: Connection, message: p.ModLowerHand) -> None:
+    await db(services.participant_lower_hand)(
+        actor=conn.user, room=conn.room, target_id=message.participant_id
     )
 
 
-async def on_lobby_admit(consumer: RoomConsumer, message: p.LobbyAdmit) -> None:
-    await _decide(consumer, message.request_id, admit=True)
+async def on_lobby_admit(conn: Connection, message: p.LobbyAdmit) -> None:
+    await db(services.lobby_decide)(
+        actor=conn.user, room=conn.room, request_id=message.request_id, admit=True
+    )
 
 
-async def on_lobby_deny(consumer: RoomConsumer, message: p.LobbyDeny) -> None:
-    await _decide(consumer, message.request_id, admit=False)
+async def on_lobby_deny(conn: Connection, message: p.LobbyDeny) -> None:
+    await db(services.lobby_decide)(
+        actor=conn.user, room=conn.room, request_id=message.request_id, admit=False
+    )
 
 
-# Media (relayed to the SFU through the bridge)
+# Media (relayed to the SFU)
 
 
 @contextlib.contextmanager
 def _media_errors() -> Iterator[None]:
-    """The bridge's failures, as protocol errors the browser understands."""
+    """The media server's failures, as protocol errors the browser understands."""
     try:
         yield
     except MediaUnavailable:
@@ -320,43 +236,44 @@ def _media_errors() -> Iterator[None]:
         ) from None
 
 
-async def on_sfu_offer(consumer: RoomConsumer, message: p.SfuOffer) -> None:
-    if not consumer.access.can_publish:
+async def on_sfu_offer(conn: Connection, message: p.SfuOffer) -> None:
+    # The rights as the database has them now, not as they were when this
+    # connection opened: a demotion made anywhere holds for this offer. A
+    # change after this read reaches the SFU through conn.refresh, which this
+    # connection handles only once this offer is through.
+    rights = await conn.refresh()
+    if rights is None or not rights.access.can_publish:
         raise ProtocolError(
             "forbidden", "Your role in this room does not let you send media."
         )
     with _media_errors():
-        answer = await get_bridge().publish(
-            room_id=consumer.room.pk,
-            participant_id=consumer.participant.public_id,
+        answer = await get_media().publish(
+            room_id=conn.room.pk,
+            participant_id=conn.participant_id,
             sdp=message.sdp,
             screen_track_id=message.screen_track_id,
+            allowed=rights.allowed,
         )
-    await consumer.send_json(
-        {
-            "type": "sfu_answer",
-            "pc": "up",
-            "sdp": answer,
-            "session": consumer.media_session,
-        }
+    await conn.send_json(
+        {"type": "sfu_answer", "pc": "up", "sdp": answer, "session": conn.media_session}
     )
 
 
-async def on_sfu_answer(consumer: RoomConsumer, message: p.SfuAnswer) -> None:
+async def on_sfu_answer(conn: Connection, message: p.SfuAnswer) -> None:
     with _media_errors():
-        await get_bridge().answer(
-            room_id=consumer.room.pk,
-            participant_id=consumer.participant.public_id,
+        await get_media().answer(
+            room_id=conn.room.pk,
+            participant_id=conn.participant_id,
             sdp=message.sdp,
             session=message.session,
         )
 
 
-async def on_sfu_candidate(consumer: RoomConsumer, message: p.SfuCandidate) -> None:
+async def on_sfu_candidate(conn: Connection, message: p.SfuCandidate) -> None:
     with _media_errors():
-        await get_bridge().candidate(
-            room_id=consumer.room.pk,
-            participant_id=consumer.participant.public_id,
+        await get_media().candidate(
+            room_id=conn.room.pk,
+            participant_id=conn.participant_id,
             pc=message.pc,
             candidate=message.candidate,
             sdp_mid=message.sdp_mid,
@@ -379,81 +296,13 @@ HANDLERS: dict[str, Handler] = {
     "mod_remove": on_mod_remove,
     "mod_ban": on_mod_ban,
     "mod_lock": on_mod_lock,
+    "mod_lobby": on_mod_lobby,
     "mod_end_meeting": on_mod_end_meeting,
     "mod_set_role": on_mod_set_role,
+    "mod_lower_hand": on_mod_lower_hand,
     "lobby_admit": on_lobby_admit,
     "lobby_deny": on_lobby_deny,
     "sfu_offer": on_sfu_offer,
     "sfu_answer": on_sfu_answer,
     "sfu_candidate": on_sfu_candidate,
 }
-
-
-# Controls: one connection told by another (through the channel layer) that
-# its own situation changed.
-
-REMOVAL_TEXT = {
-    "removed": "A moderator removed you from this meeting. You can join its next meeting.",
-    "banned": "A moderator banned you from this room.",
-}
-
-
-async def on_control(consumer: RoomConsumer, action: str, data: dict) -> None:
-    if action == "replaced":
-        await consumer.refuse(
-            "replaced", "You joined this meeting from another tab or device."
-        )
-    elif action == "removed":
-        reason = data.get("reason", "removed")
-        consumer.state = "closed"
-        await consumer.send_json(
-            {"type": "removed", "reason": reason, "message": REMOVAL_TEXT[reason]}
-        )
-        await consumer.close(code=CLOSE_CODES[reason])
-    elif action == "meeting_ended":
-        consumer.state = "closed"
-        await consumer.send_json(
-            {
-                "type": "meeting_ended",
-                "message": "A moderator ended the meeting for everyone.",
-            }
-        )
-        await consumer.close(code=CLOSE_CODES["meeting_ended"])
-    elif action in ("muted", "allowed"):
-        kind = "muted_by_moderator" if action == "muted" else "allowed_by_moderator"
-        await consumer.send_json({"type": kind, "kind": data["kind"]})
-    elif action == "role_changed" and consumer.state == "joined":
-        room = await db(Room.objects.get)(pk=consumer.room.pk)
-        consumer.access = await db(selectors.room_access_for)(
-            user=consumer.user, room=room
-        )
-        await consumer.sync_moderator_group()
-        await consumer.send_json(
-            {
-                "type": "role_changed",
-                "role": str(consumer.access.role),
-                "capabilities": consumer.access.capabilities,
-            }
-        )
-    elif action == "admitted" and consumer.state == "lobby":
-        consumer.wait_in_lobby = False
-        await consumer.join()
-    elif action == "denied" and consumer.state == "lobby":
-        await consumer.refuse(
-            "lobby_denied",
-            "A moderator did not let you in. Ask them to admit you, then try again.",
-        )
-    elif action == "relay" and consumer.state == "joined":
-        await consumer.send_json(data["message"])
-    elif action == "session_ended":
-        await consumer.refuse("session_ended")
-    elif action == "check_session":
-        valid = await db(sessions.session_is_valid)(
-            session_key=consumer.session_key, user_id=consumer.user.pk
-        )
-        if not valid:
-            await consumer.refuse("session_ended")
-    elif action == "media_restart" and consumer.state == "joined":
-        await consumer.restart_media()
-    elif action == "media_lost" and consumer.state == "joined":
-        await consumer.send_json(p.error("media_unavailable"))

@@ -17,6 +17,7 @@ def participant(p: Participant, role: Role | str) -> dict:
         "audio_hard_muted": p.audio_hard_muted,
         "video_hard_muted": p.video_hard_muted,
         "connected": bool(p.channel_name),
+        "guest": p.user.is_guest,
     }
 
 

@@ -1,5 +1,5 @@
 """The sweep: every server process lets go of participants whose presence
-lease has run out, and tells the rooms.
+lease has run out (the rooms hear of it through meetings.events).
 
 Leases (meetings.services.presence) are renewed by live connections. A
 participant who dropped and did not come back within the grace period, and
@@ -17,8 +17,6 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from meetings import services
-from signaling import events
-from signaling.handlers import announce_departure
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +31,9 @@ def sweep_interval() -> float:
 
 
 async def sweep_once() -> int:
-    """Let go of everyone whose lease has run out; return how many."""
+    """Let go of everyone whose lease has run out; return how many. The
+    rooms and the SFU hear of it from the service's events."""
     lapsed = await database_sync_to_async(services.presence_expire_lapsed)()
-    for result in lapsed.left:
-        await announce_departure(result.participant.room_id, result, reason="left")
-    for request in lapsed.lobby:
-        await events.to_moderators(
-            request.room_id,
-            {
-                "type": "lobby_resolved",
-                "request_id": request.public_id,
-                "status": "cancelled",
-            },
-        )
     return len(lapsed.left) + len(lapsed.lobby)
 
 

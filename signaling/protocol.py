@@ -135,6 +135,11 @@ class ModRemove(ClientMessage):
     participant_id: _Id
 
 
+class ModLowerHand(ClientMessage):
+    type: Literal["mod_lower_hand"]
+    participant_id: _Id
+
+
 class ModBan(ClientMessage):
     type: Literal["mod_ban"]
     participant_id: _Id
@@ -146,6 +151,11 @@ class ModBan(ClientMessage):
 class ModLock(ClientMessage):
     type: Literal["mod_lock"]
     locked: bool
+
+
+class ModLobby(ClientMessage):
+    type: Literal["mod_lobby"]
+    enabled: bool
 
 
 class ModEndMeeting(ClientMessage):
@@ -212,8 +222,10 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
         ModAllow,
         ModMuteAll,
         ModRemove,
+        ModLowerHand,
         ModBan,
         ModLock,
+        ModLobby,
         ModEndMeeting,
         ModSetRole,
         LobbyAdmit,

@@ -4,6 +4,7 @@ the protocol's conveniences."""
 from __future__ import annotations
 
 import json
+from collections import deque
 
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
@@ -11,6 +12,11 @@ from channels.testing import WebsocketCommunicator
 from signaling.routing import websocket_urlpatterns
 
 ROUTER = URLRouter(websocket_urlpatterns)
+# How long a client waits for what it expects. Generous: a passing test
+# waits only as long as the message takes, and in CI two test stages share
+# two cores. A communicator that times out cancels the application, so a
+# short wait turns a slow disconnect into lost clean-up.
+WAIT = 10.0
 
 
 class RoomClient:
@@ -24,6 +30,8 @@ class RoomClient:
             self.ws.scope["user"] = user
         self.welcome: dict | None = None
         self.seen: list[dict] = []
+        # Messages read ahead by settle(), for recv() to hand out first.
+        self.ahead: deque[dict] = deque()
 
     @property
     def id(self) -> str:
@@ -39,7 +47,23 @@ class RoomClient:
         message = await self.recv(expect)
         if expect == "welcome":
             self.welcome = message
+            await self.settle()
         return message
+
+    async def settle(self) -> None:
+        """Wait until the server has finished with what was sent so far (it
+        handles a connection's messages one at a time, so its pong comes
+        after): a test's next database write then races nothing."""
+        await self.send({"type": "ping"})
+        read = []
+        while True:
+            output = await self.ws.receive_output(3)
+            assert output["type"] == "websocket.send", f"got {output}"
+            message = json.loads(output["text"])
+            if message["type"] == "pong":
+                break
+            read.append(message)
+        self.ahead.extend(read)
 
     async def send(self, message: dict) -> None:
         await self.ws.send_to(text_data=json.dumps(message))
@@ -47,13 +71,16 @@ class RoomClient:
     async def send_raw(self, text: str) -> None:
         await self.ws.send_to(text_data=text)
 
-    async def recv(self, expect: str | None = None, *, timeout: float = 3) -> dict:
+    async def recv(self, expect: str | None = None, *, timeout: float = WAIT) -> dict:
         """The next message (server pings skipped); with ``expect``, the next
         one of that type, failing if something else comes first."""
         while True:
-            output = await self.ws.receive_output(timeout)
-            assert output["type"] == "websocket.send", f"got {output}"
-            message = json.loads(output["text"])
+            if self.ahead:
+                message = self.ahead.popleft()
+            else:
+                output = await self.ws.receive_output(timeout)
+                assert output["type"] == "websocket.send", f"got {output}"
+                message = json.loads(output["text"])
             self.seen.append(message)
             if message["type"] == "ping":
                 continue
@@ -61,7 +88,7 @@ class RoomClient:
                 assert message["type"] == expect, f"expected {expect}, got {message}"
             return message
 
-    async def recv_until(self, expect: str, *, timeout: float = 3) -> dict:
+    async def recv_until(self, expect: str, *, timeout: float = WAIT) -> dict:
         """Skip other messages until one of type ``expect`` arrives."""
         while True:
             message = await self.recv(timeout=timeout)
@@ -74,7 +101,9 @@ class RoomClient:
         assert message["message"]
         return message
 
-    async def closed(self, code: int, *, timeout: float = 3) -> None:
+    async def closed(self, code: int, *, timeout: float = WAIT) -> None:
+        self.seen.extend(self.ahead)
+        self.ahead.clear()
         while True:
             output = await self.ws.receive_output(timeout)
             if output["type"] == "websocket.close":
@@ -86,7 +115,12 @@ class RoomClient:
             self.seen.append(json.loads(output["text"]))
 
     async def silent(self, timeout: float = 0.2) -> bool:
-        return await self.ws.receive_nothing(timeout)
+        return not self.ahead and await self.ws.receive_nothing(timeout)
 
     async def close(self) -> None:
-        await self.ws.disconnect()
+        """Close (once: a test may close a fixture's client early)."""
+        if not getattr(self, "_closed", False):
+            self._closed = True
+            # Channels' default of 1 s cancels a consumer still recording
+            # the departure on a loaded machine, and nobody hears of it.
+            await self.ws.disconnect(timeout=WAIT)

@@ -11,7 +11,7 @@ import pytest
 from channels.layers import channel_layers
 
 from signaling import presence
-from signaling.bridge import set_bridge
+from signaling.bridge import set_media
 from tests.signaling.client import RoomClient
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -76,7 +76,46 @@ async def stop_the_sweeper():
 @pytest.fixture(autouse=True)
 def no_bridge_leftovers():
     yield
-    set_bridge(None)
+    set_media(None)
+
+
+class RecordingBridge:
+    """A stand-in for the media server: records what signaling asks of it
+    (the real SFU's side of these calls is tested in tests/sfu)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    async def join(self, *, room_id, participant_id, session, address, allowed):
+        self.calls.append(("join", participant_id, allowed))
+
+    async def set_allowed(self, *, room_id, participant_id, allowed):
+        self.calls.append(("set_allowed", participant_id, allowed))
+
+    async def end_share(self, *, room_id, participant_id):
+        self.calls.append(("end_share", participant_id))
+
+    async def leave(self, *, room_id, participant_id):
+        self.calls.append(("leave", participant_id))
+
+    async def close_room(self, *, room_id):
+        self.calls.append(("close_room", room_id))
+
+    def allowed(self, participant_id: str) -> frozenset[str] | None:
+        """What the SFU was last told this participant may publish."""
+        sets = [
+            call[-1]
+            for call in self.calls
+            if call[0] in ("join", "set_allowed") and call[1] == participant_id
+        ]
+        return sets[-1] if sets else None
+
+
+@pytest.fixture
+def bridge():
+    double = RecordingBridge()
+    set_media(double)
+    return double
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import pytest
 from channels.db import database_sync_to_async as db
 
 from meetings.models import ChatMessage, Participant, Room
-from signaling.bridge import NoMediaBridge, set_bridge
+from sfu.api import NoMediaServer
+from signaling import events
+from signaling.bridge import set_media
 from signaling.protocol import CLOSE_CODES, MAX_FRAME_BYTES
 from tests.signaling.client import RoomClient
 
@@ -135,12 +137,12 @@ class EchoBridge:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
-    async def join(self, *, room_id, participant_id, session, deliver):
-        self.deliver = deliver
+    async def join(self, *, room_id, participant_id, session, address, allowed):
+        self.address = address
         self.session = session
 
-    async def publish(self, *, room_id, participant_id, sdp, screen_track_id):
-        self.calls.append(("publish", participant_id, sdp, screen_track_id))
+    async def publish(self, *, room_id, participant_id, sdp, screen_track_id, allowed):
+        self.calls.append(("publish", participant_id, sdp, screen_track_id, allowed))
         return "answer-sdp"
 
     async def answer(self, *, room_id, participant_id, sdp, session):
@@ -159,13 +161,16 @@ class EchoBridge:
     async def close_room(self, **kwargs):
         pass
 
-    async def set_muted(self, **kwargs):
+    async def set_allowed(self, **kwargs):
+        pass
+
+    async def end_share(self, **kwargs):
         pass
 
 
 async def test_sfu_messages_are_relayed_through_the_bridge(room, publisher):
     bridge = EchoBridge()
-    set_bridge(bridge)
+    set_media(bridge)
     client = RoomClient(publisher, room)
     welcome = await client.join()
     # This connection's media session: the bridge was given it, and the
@@ -197,16 +202,23 @@ async def test_sfu_messages_are_relayed_through_the_bridge(room, publisher):
     await client.send({"type": "ping"})
     await client.recv("pong")
     assert [c[0] for c in bridge.calls] == ["publish", "answer", "candidate"]
-    assert bridge.calls[0] == ("publish", client.id, "offer-sdp", "t2")
+    # What the publisher may send is decided on the server, with each offer.
+    assert bridge.calls[0] == (
+        "publish",
+        client.id,
+        "offer-sdp",
+        "t2",
+        frozenset({"mic", "cam", "screen"}),
+    )
     assert bridge.calls[1] == ("answer", client.id, "down-answer", session)
-    # And back: the SFU reaches the browser through deliver().
-    await bridge.deliver(client.id, {"type": "sfu_offer", "pc": "down", "sdp": "x"})
+    # And back: the SFU reaches the browser by the address it was given.
+    await events.relay(bridge.address, {"type": "sfu_offer", "pc": "down", "sdp": "x"})
     assert (await client.recv("sfu_offer"))["pc"] == "down"
     await client.close()
 
 
 async def test_without_a_media_server_media_messages_get_a_clear_error(room, publisher):
-    set_bridge(NoMediaBridge())
+    set_media(NoMediaServer())
     client = RoomClient(publisher, room)
     await client.join()
     await client.send({"type": "sfu_offer", "pc": "up", "sdp": "v=0"})
@@ -302,12 +314,12 @@ async def test_embedded_sfu_answers_a_real_offer(room, publisher, settings):
     """Signaling and the in-process SFU, wired as config/ wires them."""
     from aiortc import RTCPeerConnection, RTCSessionDescription
 
-    from config.sfu_hosting import make_bridge
-    from sfu.testing import EncodedTrack, encoded_clip
+    from hosting.factory import make_media_server
+    from tests.media import EncodedTrack, encoded_clip
 
     settings.SFU_MODE = "embedded"
-    bridge = make_bridge()
-    set_bridge(bridge)
+    server = make_media_server()
+    set_media(server)
     client = RoomClient(publisher, room)
     await client.join()
     pc = RTCPeerConnection()
@@ -323,4 +335,4 @@ async def test_embedded_sfu_answers_a_real_offer(room, publisher, settings):
     await client.error("media_rejected")
     await pc.close()
     await client.close()
-    await bridge.sfu.close()
+    await server.close()

@@ -12,7 +12,6 @@ from meetings.models import (
     Participant,
     Room,
 )
-from signaling.bridge import set_bridge
 from signaling.protocol import CLOSE_CODES
 from tests.signaling.client import RoomClient
 
@@ -20,32 +19,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("channel_layer"),
 ]
-
-
-class RecordingBridge:
-    """A test double for the SFU: records what signaling asks of it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple] = []
-
-    async def join(self, *, room_id, participant_id, session, deliver):
-        self.calls.append(("join", participant_id))
-
-    async def set_muted(self, *, room_id, participant_id, kind, muted):
-        self.calls.append(("set_muted", participant_id, kind, muted))
-
-    async def leave(self, *, room_id, participant_id):
-        self.calls.append(("leave", participant_id))
-
-    async def close_room(self, *, room_id):
-        self.calls.append(("close_room", room_id))
-
-
-@pytest.fixture
-def bridge():
-    double = RecordingBridge()
-    set_bridge(double)
-    return double
 
 
 @pytest.fixture
@@ -84,7 +57,7 @@ async def test_moderator_mutes_a_participant_who_then_cannot_unmute(meeting, bri
     while seen["participant"]["audio"]:  # the unmute broadcast may come first
         seen = await viewer.recv_until("participant_updated")
     assert seen["participant"]["audio_hard_muted"] is True
-    assert ("set_muted", pub.id, "audio", True) in bridge.calls
+    assert ("set_allowed", pub.id, frozenset({"cam", "screen"})) in bridge.calls
 
     await pub.send({"type": "media_state", "audio": True})
     error = await pub.recv_until("error")
@@ -104,20 +77,47 @@ async def test_moderator_mutes_a_participant_who_then_cannot_unmute(meeting, bri
     assert await db(_log)() == ["allow_unmute", "mute_audio"]
 
 
-async def test_stop_video_and_screen(meeting, bridge):
+async def test_a_stopped_screen_share_can_start_again(meeting, bridge):
     owner, pub = meeting["owner"], meeting["publisher"]
     await pub.send({"type": "media_state", "video": True, "screen": True})
     await pub.recv("participant_updated")
-    for kind in ("video", "screen"):
-        await owner.send({"type": "mod_mute", "participant_id": pub.id, "kind": kind})
-        assert (await pub.recv_until("muted_by_moderator"))["kind"] == kind
+    await owner.send({"type": "mod_mute", "participant_id": pub.id, "kind": "screen"})
+    assert (await pub.recv_until("muted_by_moderator"))["kind"] == "screen"
+    state = await _state(pub.id)
+    assert (state.video_on, state.screen_on) == (True, False)
+    # That share ended at the SFU; sharing stays allowed.
+    assert ("end_share", pub.id) in bridge.calls
+    await pub.send({"type": "media_state", "screen": True})
+    update = await pub.recv_until("participant_updated")
+    while not update["participant"]["screen"]:
+        update = await pub.recv_until("participant_updated")
+
+
+async def test_stopped_video_stops_the_screen_too_until_allowed(meeting, bridge):
+    """The server cannot tell a screen from a camera sent as one: a
+    moderator's "stop video" holds for every video the person sends."""
+    owner, pub = meeting["owner"], meeting["publisher"]
+    await pub.send({"type": "media_state", "video": True, "screen": True})
+    await pub.recv("participant_updated")
+    await owner.send({"type": "mod_mute", "participant_id": pub.id, "kind": "video"})
+    stopped = {(await pub.recv_until("muted_by_moderator"))["kind"] for _ in range(2)}
+    assert stopped == {"video", "screen"}
     state = await _state(pub.id)
     assert (state.video_on, state.video_hard_muted, state.screen_on) == (
         False,
         True,
         False,
     )
-    # Screen sharing was stopped, not forbidden: it can start again.
+    assert ("set_allowed", pub.id, frozenset({"mic"})) in bridge.calls
+    await pub.send({"type": "media_state", "screen": True})
+    assert "allow video" in (await pub.recv_until("error"))["message"]
+    await owner.send({"type": "mod_allow", "participant_id": pub.id, "kind": "video"})
+    await pub.recv_until("allowed_by_moderator")
+    assert bridge.calls[-1] == (
+        "set_allowed",
+        pub.id,
+        frozenset({"mic", "cam", "screen"}),
+    )
     await pub.send({"type": "media_state", "screen": True})
     update = await pub.recv_until("participant_updated")
     while not update["participant"]["screen"]:
@@ -200,12 +200,59 @@ async def test_end_meeting_closes_everyone_and_the_lobby(
 
     await owner.send({"type": "mod_end_meeting"})
     for client in (owner, pub, viewer, waiting):
-        assert (await client.recv_until("meeting_ended"))["message"]
+        ended = await client.recv_until("meeting_ended")
+        # Everyone learns who ended it.
+        assert ended["ended_by"] == "Olivia Owner"
+        assert ended["message"] == "Olivia Owner ended the meeting for everyone."
         await client.closed(CLOSE_CODES["meeting_ended"])
     meeting_row = await db(Meeting.objects.get)(room=room)
     assert meeting_row.ended_at is not None
     assert await db(Participant.objects.filter(left_at__isnull=True).count)() == 0
     assert ("close_room", room.pk) in bridge.calls
+
+
+async def test_a_moderator_turns_the_lobby_on_and_newcomers_wait(
+    meeting, room, moderator, make_user
+):
+    owner, viewer = meeting["owner"], meeting["viewer"]
+    mod = RoomClient(moderator, room)
+    await mod.join()
+    await owner.recv_until("participant_joined")
+    assert mod.welcome["room"]["lobby"] is False
+
+    await owner.send({"type": "mod_lobby", "enabled": True})
+    # Every connection hears it: another moderator's toggle follows.
+    for client in (owner, mod, viewer):
+        assert (await client.recv_until("room_updated"))["room"]["lobby"] is True
+    assert (await db(Room.objects.get)(pk=room.pk)).lobby_enabled
+    assert await db(_log)() == ["update_settings"]
+
+    # Someone who comes now waits for a moderator.
+    newcomer = await db(make_user)("Nora Newcomer")
+    await db(Membership.objects.create)(room=room, user=newcomer, role="publisher")
+    waiting = RoomClient(newcomer, room)
+    await waiting.join(expect="lobby_waiting")
+    knock = await mod.recv_until("lobby_request")
+    assert knock["request"]["name"] == "Nora Newcomer"
+    await waiting.close()
+
+    # And off again, from the other moderator.
+    await mod.send({"type": "mod_lobby", "enabled": False})
+    assert (await owner.recv_until("room_updated"))["room"]["lobby"] is False
+    late = RoomClient(await db(make_user)("Lia Late"), room)
+    await db(Membership.objects.create)(room=room, user=late.user, role="publisher")
+    await late.join()
+    await late.close()
+    await mod.close()
+
+
+async def test_a_lobby_change_goes_from_the_room_as_it_is_now(meeting, room):
+    """A change made on a page meanwhile is not undone by a stale view."""
+    owner = meeting["owner"]
+    await db(Room.objects.filter(pk=room.pk).update)(lobby_enabled=True)
+    await owner.send({"type": "mod_lobby", "enabled": False})
+    assert (await owner.recv_until("room_updated"))["room"]["lobby"] is False
+    assert not (await db(Room.objects.get)(pk=room.pk)).lobby_enabled
 
 
 async def test_role_change_takes_effect_live(meeting):
@@ -243,6 +290,7 @@ MODERATOR_MESSAGES = [
     {"type": "mod_remove", "participant_id": "TARGET"},
     {"type": "mod_ban", "participant_id": "TARGET"},
     {"type": "mod_lock", "locked": True},
+    {"type": "mod_lobby", "enabled": True},
     {"type": "mod_end_meeting"},
     {"type": "mod_set_role", "participant_id": "TARGET", "role": "moderator"},
     {"type": "lobby_admit", "request_id": "whatever"},

@@ -12,11 +12,10 @@ import logging
 import pytest
 from channels.db import database_sync_to_async as db
 
-from config.sfu_hosting import EmbeddedBridge, candidate_policy
+from hosting.embedded import make_sfu
 from meetings.models import Participant
-from sfu.sfu import SFU
 from signaling import consumers
-from signaling.bridge import set_bridge
+from signaling.bridge import set_media
 from signaling.protocol import MAX_FRAME_BYTES
 from tests.sfu.hostile import (
     good_offer,
@@ -33,8 +32,8 @@ REFUSALS = {"media_rejected", "bad_message"}
 
 @pytest.fixture
 async def sfu():
-    server = SFU(candidate_policy=candidate_policy())
-    set_bridge(EmbeddedBridge(server))
+    server = make_sfu()
+    set_media(server)
     yield server
     await server.close()
 

@@ -14,6 +14,9 @@ import websockets
 from tests.servers import Deployment, recv_type, ws_headers, ws_url
 from tests.signaling.test_two_processes import _services_or_skip
 
+# Its servers use their own database: the PostgreSQL pass would repeat it.
+pytestmark = pytest.mark.own_servers
+
 GRACE = 4  # seconds; MEETING_PRESENCE_LEASE is the same
 SWEEP = 2  # the sweep runs at most every 2 s
 
@@ -29,6 +32,7 @@ async def _join(port: int, slug: str, session: str):
 ATTENDANCE = """
 import json
 from meetings.models import Attendance, Participant
+
 print(json.dumps({
     "open_attendance": Attendance.objects.filter(left_at__isnull=True).count(),
     "present": list(

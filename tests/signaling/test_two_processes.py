@@ -13,6 +13,9 @@ import websockets
 from tests.servers import Deployment, recv_type, ws_headers, ws_url
 from tests.signaling.conftest import REDIS_URL, _redis_reachable
 
+# Its servers use their own database: the PostgreSQL pass would repeat it.
+pytestmark = pytest.mark.own_servers
+
 
 def _services_or_skip() -> None:
     problems = []
