@@ -2,10 +2,11 @@ from datetime import timedelta
 
 from django import forms
 
+from accounts.models import DISPLAY_NAME_MAX_LENGTH
 from meetings.models import Role, Room
 
 ROLE_HELP = (
-    "Moderators run the meeting; publishers send audio, video and screen; "
+    "Moderators run the meeting; participants send audio, video and screen; "
     "viewers watch and listen."
 )
 
@@ -25,8 +26,14 @@ class RoomSettingsForm(forms.ModelForm):
 
 class AddMemberForm(forms.Form):
     email = forms.EmailField(label="E-mail address")
+    # Ids of its own: the settings page also shows InviteForm, whose role
+    # would otherwise share "id_role" and take this menu's label.
     role = forms.ChoiceField(
-        choices=Role.choices, initial=Role.PUBLISHER, help_text=ROLE_HELP
+        label="Role",
+        choices=Role.choices,
+        initial=Role.PUBLISHER,
+        help_text=ROLE_HELP,
+        widget=forms.Select(attrs={"id": "member-role"}),
     )
 
 
@@ -43,7 +50,11 @@ class InviteForm(forms.Form):
     }
 
     role = forms.ChoiceField(
-        choices=Role.choices, initial=Role.PUBLISHER, help_text=ROLE_HELP
+        label="Invitees join as",
+        choices=Role.choices,
+        initial=Role.PUBLISHER,
+        help_text=ROLE_HELP,
+        widget=forms.Select(attrs={"id": "invite-role"}),
     )
     lifetime = forms.ChoiceField(
         label="Valid for",
@@ -79,3 +90,16 @@ class BanForm(forms.Form):
     @property
     def ban_length(self) -> timedelta | None:
         return self.DURATIONS[self.cleaned_data["duration"]][1]
+
+
+class GuestJoinForm(forms.Form):
+    """The name a guest joins by; ``services.guest_join`` has the last word."""
+
+    display_name = forms.CharField(
+        label="Your name",
+        max_length=DISPLAY_NAME_MAX_LENGTH,
+        help_text="Shown to the others in the meeting.",
+        widget=forms.TextInput(
+            attrs={"id": "guest-name", "autocomplete": "name", "autofocus": True}
+        ),
+    )

@@ -24,6 +24,7 @@ urlpatterns = [
     ),
     path("r/<slug:slug>/bans/<int:user_id>/lift/", views.ban_lift, name="ban_lift"),
     path("r/<slug:slug>/invites/new/", views.invite_new, name="invite_new"),
+    path("r/<slug:slug>/invite-link/", views.invite_link, name="invite_link"),
     path(
         "r/<slug:slug>/invites/<int:invite_id>/revoke/",
         views.invite_revoke,

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -19,11 +21,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.forms import ProfileForm
 from accounts.models import User
+from accounts.throttle import guest_join_allowed
 from meetings import selectors, services
-from meetings.errors import InviteUnusable, MeetingError
+from meetings.errors import InvalidOperation, InviteUnusable, MeetingError
 from meetings.forms import (
     AddMemberForm,
     BanForm,
+    GuestJoinForm,
     InviteForm,
     RoleForm,
     RoomCreateForm,
@@ -86,9 +90,8 @@ def room_create(request: HttpRequest) -> HttpResponse:
     form = RoomCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         room = services.room_create(owner=request.user, **form.cleaned_data)
-        messages.success(
-            request, f"“{room.name}” is ready. Invite people from its settings."
-        )
+        # No "ready" message: the room page is the call, and a message above
+        # it pushes the toolbar off small screens.
         return redirect(room)
     return render(request, "meetings/room_create.html", {"form": form})
 
@@ -106,12 +109,20 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "precall": reverse("room_precall", args=[room.slug]),
             "ice_servers": reverse("ice_servers"),
             "home": reverse("home"),
+            # POST: a new invite link for moderators (JSON).
+            "invite_link": reverse("invite_link", args=[room.slug]),
         },
     }
     return render(
         request,
         "meetings/room.html",
-        {"room": room, "access": access, "client_config": client_config},
+        {
+            "room": room,
+            "access": access,
+            "client_config": client_config,
+            # Put out of the running meeting: a reload must not offer to join.
+            "removed": selectors.participant_is_removed(room=room, user=request.user),
+        },
     )
 
 
@@ -271,27 +282,140 @@ def invite_revoke(request: HttpRequest, room: Room, invite_id: int) -> None:
     messages.success(request, "Invite withdrawn: its link no longer works.")
 
 
-@login_required
+# Invite links
+
+
+def invite_link(request: HttpRequest, slug: str) -> JsonResponse:
+    """The meeting page's "Copy invite link" (JSON, moderators only)."""
+    if request.method != "POST":
+        response = JsonResponse({"error": "Ask for a link with POST."}, status=405)
+        response["Allow"] = "POST"
+        return response
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Sign in again to share this room."}, status=403)
+    try:
+        room, _access = _room_for(request, slug, moderator=True)
+    except Http404:
+        return JsonResponse({"error": "No such room."}, status=404)
+    except PermissionDenied as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
+    try:
+        invite, created = services.invite_for_sharing(actor=request.user, room=room)
+    except MeetingError as exc:
+        status = 403 if exc.code == "forbidden" else 400
+        return JsonResponse({"error": str(exc)}, status=status)
+    role = Role(invite.role)
+    return JsonResponse(
+        {
+            "url": request.build_absolute_uri(_invite_path(invite)),
+            "role": role.value,
+            "role_label": role.label,
+            "expires_at": invite.expires_at.isoformat(),
+            "guests_allowed": room.guests_allowed,
+        },
+        status=201 if created else 200,
+    )
+
+
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """Where an invite link leads: who invited you to which room, then in.
+
+    Signed out, you join as a guest with just a name (if the room takes
+    guests) or sign in or sign up and come back here. Signed in, you confirm
+    and become a member. A guest of this room goes straight back in, as the
+    same person (a removal from the meeting still holds); a guest of another
+    room is signed out first and starts afresh.
+    """
+    if request.user.is_authenticated and request.user.is_guest:
+        known = selectors.invite_from_token(token=token)
+        guest = selectors.guest_of(request.user)
+        if known is not None and guest is not None and known.room_id == guest.room_id:
+            return _guest_returns(request, token, guest.room)
+        logout(request)
     try:
         invite = services.invite_resolve(token=token)
     except InviteUnusable as exc:
-        return render(
-            request, "meetings/invite_invalid.html", {"reason": str(exc)}, status=410
-        )
+        return _invite_refused(request, str(exc), status=410)
+    if not request.user.is_authenticated:
+        return _invite_for_visitor(request, invite, token)
     if request.method == "POST":
         try:
             services.invite_accept(user=request.user, token=token)
         except MeetingError as exc:
-            return render(
-                request,
-                "meetings/invite_invalid.html",
-                {"reason": str(exc)},
-                status=403,
-            )
-        messages.success(request, f"You have joined “{invite.room.name}”.")
+            return _invite_refused(request, str(exc), status=403)
+        # No "You have joined" message: it would sit above the call.
         return redirect(invite.room)
     access = room_access_for(user=request.user, room=invite.room)
     return render(
         request, "meetings/invite_accept.html", {"invite": invite, "access": access}
     )
+
+
+def _invite_refused(request: HttpRequest, reason: str, *, status: int) -> HttpResponse:
+    return render(
+        request, "meetings/invite_invalid.html", {"reason": reason}, status=status
+    )
+
+
+def _guest_returns(request: HttpRequest, token: str, room: Room) -> HttpResponse:
+    """A guest opens a link of their own room again: back to the meeting.
+
+    Only a ban keeps them from the room page (their link is withdrawn then).
+    Taken off the members, they come back by a working link as anyone would;
+    removed from the meeting, the meeting itself keeps them out until it ends.
+    """
+    access = room_access_for(user=request.user, room=room)
+    if access.denial == Denial.BANNED:
+        return _invite_refused(request, access.ban_message, status=403)
+    if not access.can_join:
+        try:
+            services.invite_accept(user=request.user, token=token)
+        except InviteUnusable as exc:
+            return _invite_refused(request, str(exc), status=410)
+        except MeetingError as exc:
+            return _invite_refused(request, str(exc), status=403)
+    return redirect(room)
+
+
+def _invite_for_visitor(
+    request: HttpRequest, invite: Invite, token: str
+) -> HttpResponse:
+    """Signed out: join as a guest, or sign in or up and come back here."""
+    room = invite.room
+    form = GuestJoinForm(request.POST or None) if room.guests_allowed else None
+    status = 200
+    if request.method == "POST":
+        if form is None:
+            status = 403  # the room takes no guests: the page says what to do
+        elif form.is_valid() and not guest_join_allowed(request=request):
+            form.add_error(
+                None,
+                "Too many guests joined from your network in the last hour. "
+                "Try again later, or ask the person who invited you for an account.",
+            )
+            status = 429
+        elif form.is_valid():
+            try:
+                user = services.guest_join(
+                    token=token, display_name=form.cleaned_data["display_name"]
+                )
+            except InviteUnusable as exc:
+                return _invite_refused(request, str(exc), status=410)
+            except InvalidOperation as exc:
+                form.add_error("display_name", str(exc))
+            except MeetingError:
+                form, status = None, 403  # guests were turned off meanwhile
+            else:
+                login(
+                    request, user, backend="django.contrib.auth.backends.ModelBackend"
+                )
+                return redirect(room)
+    back = urlencode({"next": request.path})
+    context = {
+        "invite": invite,
+        "room": room,
+        "guest_form": form,
+        "login_url": f"{reverse('login')}?{back}",
+        "signup_url": f"{reverse('signup')}?{back}",
+    }
+    return render(request, "meetings/invite_accept.html", context, status=status)

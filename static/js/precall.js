@@ -19,6 +19,10 @@ const state = {
   meter: null,
   problems: new Map(), // what -> advice shown to the user
   devices: null, // what enumerateDevices() found, by kind
+  // Checks still running: the summary says "all good" only once none is.
+  checking: new Set(["devices", "network"]),
+  previewPlaying: false, // the preview shows frames, not a black box
+  shownProblems: false, // the check opened itself to show a failure
   candidateKinds: new Set(),
   iceServers: [],
   networkDone: null,
@@ -41,15 +45,35 @@ const NETWORK_ROWS = [
   ["relay-tls", "Relay over TLS (TURN)"],
 ];
 
+// The problems the check's own lists show (the camera and microphone have
+// the box under the preview).
+const SHOWN_IN_CHECK = new Set([...Object.keys(CAPABILITY_TEXT), "network"]);
+
 function problem(key, advice) {
   if (advice) state.problems.set(key, advice);
   else state.problems.delete(key);
-  showProblemCount();
+  showSummary();
 }
 
-function showProblemCount() {
+function checking(what, running) {
+  if (running) state.checking.add(what);
+  else state.checking.delete(what);
+  showSummary();
+}
+
+function showSummary() {
   const count = state.problems.size;
-  $("checks-summary").textContent = count ? `· ${count} to look at` : "· all good";
+  const running = state.checking.size > 0;
+  const summary = $("checks-summary");
+  const found = count ? `${count} to look at` : "";
+  if (running) summary.textContent = `· ${found ? `${found}, ` : ""}testing…`;
+  else summary.textContent = `· ${found || "all good"}`;
+  summary.dataset.state = running ? "testing" : count ? "problems" : "ok";
+  // A failure the collapsed check alone would tell of opens it once.
+  if (!running && !state.shownProblems && [...state.problems.keys()].some((k) => SHOWN_IN_CHECK.has(k))) {
+    state.shownProblems = true;
+    $("checks").open = true;
+  }
 }
 
 function renderCapabilities() {
@@ -94,6 +118,8 @@ async function openMic() {
 }
 
 async function openCam() {
+  state.previewPlaying = false;
+  showPreview({ starting: true });
   try {
     state.video?.stop();
     state.video = await media.openDevice("camera", state.prefs.camera);
@@ -117,11 +143,15 @@ function deviceProblem(key, advice) {
   $("device-retry").hidden = false;
 }
 
-function showPreview() {
+// "pending" until the camera's first frame shows: a black box would look
+// like a broken camera.
+function showPreview({ starting = false } = {}) {
   const on = Boolean(state.video && state.camOn);
-  document.querySelector(".preview").dataset.video = on ? "on" : "off";
+  const pending = canPublish && state.camOn && (starting || (on && !state.previewPlaying));
+  document.querySelector(".preview").dataset.video = pending ? "pending" : on ? "on" : "off";
   $("preview-off").textContent = !canPublish
     ? "Viewers do not send video"
+    : pending ? (starting ? "Looking for your camera…" : "Starting your camera…")
     : state.camOn ? "No camera" : "Camera is off";
 }
 
@@ -136,6 +166,7 @@ async function fillDeviceSelects() {
   const devices = await media.listDevices();
   const fill = (select, list, chosen, empty) => {
     if (!select) return;
+    select.disabled = false;
     select.replaceChildren(
       ...(list.length
         ? list.map((d, i) => h("option", { value: d.deviceId, selected: d.deviceId === chosen }, d.label || `${empty} ${i + 1}`))
@@ -174,6 +205,7 @@ async function setCam(on) {
     state.video.stop();
     state.video = null;
     $("preview").srcObject = null;
+    state.previewPlaying = false;
   }
   showPreview();
 }
@@ -200,11 +232,18 @@ function offeredKinds(iceServers) {
   return kinds;
 }
 
+function showNetworkTesting() {
+  $("network-retry").disabled = true;
+  checking("network", true);
+  $("network-results").replaceChildren(
+    ...NETWORK_ROWS.map(([, label]) => h("tr", {}, h("th", { scope: "row" }, label), h("td.muted", {}, "Testing…"))),
+  );
+}
+
 async function networkTest() {
   const rows = $("network-results");
   const advice = $("network-advice");
-  $("network-retry").disabled = true;
-  rows.replaceChildren(...NETWORK_ROWS.map(([, label]) => h("tr", {}, h("th", { scope: "row" }, label), h("td.muted", {}, "Testing…"))));
+  showNetworkTesting();
   advice.textContent = "";
   try {
     state.iceServers = await loadIceServers();
@@ -249,6 +288,7 @@ async function networkTest() {
   }
   advice.textContent = text;
   $("network-retry").disabled = false;
+  checking("network", false);
 }
 
 // Joining
@@ -338,7 +378,10 @@ async function join(event) {
 
 async function init() {
   const found = renderCapabilities();
-  showProblemCount();
+  // The network test waits for the devices (browsers show real addresses
+  // only once the camera or microphone is allowed); its rows say so meanwhile.
+  if (found.peer_connection) showNetworkTesting();
+  else checking("network", false);
   state.micOn = !state.prefs.joinMuted;
   state.camOn = !state.prefs.joinCameraOff;
   if (canPublish && found.get_user_media) {
@@ -353,44 +396,57 @@ async function init() {
     showPreview();
     await fillDeviceSelects();
   }
+  checking("devices", false);
   // Not awaited: joining need not wait for the network test.
   state.networkDone = found.peer_connection ? networkTest() : Promise.resolve();
 }
 
-$("join-form").addEventListener("submit", join);
-$("precall-mic").addEventListener("click", () => setMic(!state.micOn));
-$("precall-cam").addEventListener("click", () => setCam(!state.camOn));
-$("join-muted")?.addEventListener("change", (e) => setMic(!e.target.checked));
-$("join-camera-off")?.addEventListener("change", (e) => setCam(!e.target.checked));
-$("device-retry").addEventListener("click", openDevices);
-$("network-retry").addEventListener("click", () => (state.networkDone = networkTest()));
-$("speaker-test").addEventListener("click", async () => {
-  const button = $("speaker-test");
-  button.disabled = true;
-  try {
-    await media.playTestSound($("speaker-select").value);
-  } catch (error) {
-    problem("speaker", `The test sound could not play (${error.message}).`);
-  } finally {
-    button.disabled = false;
-  }
-});
-$("camera-select")?.addEventListener("change", async (e) => {
-  state.prefs = media.savePrefs({ camera: e.target.value });
-  if (state.camOn) await openCam();
-});
-$("mic-select")?.addEventListener("change", async (e) => {
-  state.prefs = media.savePrefs({ microphone: e.target.value });
-  await openMic();
-});
-$("speaker-select").addEventListener("change", (e) => {
-  state.prefs = media.savePrefs({ speaker: e.target.value });
-});
-navigator.mediaDevices?.addEventListener?.("devicechange", fillDeviceSelects);
-onShortcut({ m: "mic", v: "cam" }, (action) => {
-  if (document.getElementById("precall").hidden || !canPublish) return;
-  if (action === "mic") setMic(!state.micOn);
-  else setCam(!state.camOn);
-});
+// The page's controls, once there is a form to join with.
+function wire() {
+  $("join-form").addEventListener("submit", join);
+  $("precall-mic").addEventListener("click", () => setMic(!state.micOn));
+  $("precall-cam").addEventListener("click", () => setCam(!state.camOn));
+  $("join-muted")?.addEventListener("change", (e) => setMic(!e.target.checked));
+  $("join-camera-off")?.addEventListener("change", (e) => setCam(!e.target.checked));
+  $("device-retry").addEventListener("click", openDevices);
+  $("network-retry").addEventListener("click", () => (state.networkDone = networkTest()));
+  $("speaker-test").addEventListener("click", async () => {
+    const button = $("speaker-test");
+    button.disabled = true;
+    try {
+      await media.playTestSound($("speaker-select").value);
+    } catch (error) {
+      problem("speaker", `The test sound could not play (${error.message}).`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $("camera-select")?.addEventListener("change", async (e) => {
+    state.prefs = media.savePrefs({ camera: e.target.value });
+    if (state.camOn) await openCam();
+  });
+  $("mic-select")?.addEventListener("change", async (e) => {
+    state.prefs = media.savePrefs({ microphone: e.target.value });
+    await openMic();
+  });
+  $("speaker-select").addEventListener("change", (e) => {
+    state.prefs = media.savePrefs({ speaker: e.target.value });
+  });
+  navigator.mediaDevices?.addEventListener?.("devicechange", fillDeviceSelects);
+  onShortcut({ m: "mic", v: "cam" }, (action) => {
+    if (document.getElementById("precall").hidden || !canPublish) return;
+    if (action === "mic") setMic(!state.micOn);
+    else setCam(!state.camOn);
+  });
+  $("preview").addEventListener("playing", () => {
+    state.previewPlaying = true;
+    showPreview();
+  });
+}
 
-state.ready = init();
+// No join form: the server has a reason to keep this person out (a
+// moderator removed them from the running meeting) and says so instead.
+if ($("join-form")) {
+  wire();
+  state.ready = init();
+}

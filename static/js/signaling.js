@@ -4,15 +4,15 @@
 // socket drops for any reason that is not final, it reconnects with backoff
 // and says `hello` again; the server resumes the stay within its grace period.
 // Every server message is dispatched as an event named after its `type`.
+// What the page may ask of the server is a method each (chat, mute,
+// setLobby…): the shapes of the messages live here and nowhere else.
+
+import { isFinal } from "./closes.js";
 
 export const PROTOCOL_VERSION = 1;
 
-// Close codes after which reconnecting cannot help (docs/protocol.md).
-// 4012 (timeout) and 4500 (internal) are not final: reconnect.
-export const FINAL_CLOSE_CODES = new Set([
-  1000, 4001, 4003, 4004, 4005, 4006, 4007, 4008, 4009, 4010, 4011, 4013, 4400,
-  4413, 4429,
-]);
+// Messages that can explain the close that follows them.
+const LAST_WORDS = new Set(["error", "removed", "meeting_ended"]);
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const BACKOFF_MAX_MS = 10000;
@@ -29,10 +29,16 @@ export class Signaling extends EventTarget {
     this.socket = null;
     this.state = "idle"; // idle | connecting | open | reconnecting | closed
     this.attempt = 0;
-    this.lastError = null;
+    // The server's last word before a final close says why: an `error`, or
+    // `removed` / `meeting_ended` (docs/protocol.md). Any later message
+    // clears it, so an old error never explains a close.
+    this.lastWords = null;
     this.lastHeard = 0;
     this.retryTimer = null;
     this.watchdog = null;
+    // The type of the last message we sent (not pings): an error the server
+    // answers with is about it.
+    this.lastSent = "";
   }
 
   connect() {
@@ -45,7 +51,7 @@ export class Signaling extends EventTarget {
       if (socket !== this.socket) return;
       this.lastHeard = Date.now();
       this._startWatchdog();
-      this.send({ type: "hello", version: PROTOCOL_VERSION });
+      this._send({ type: "hello", version: PROTOCOL_VERSION });
     });
     socket.addEventListener("message", (event) => {
       if (socket === this.socket) this._receive(event.data);
@@ -55,18 +61,115 @@ export class Signaling extends EventTarget {
     });
   }
 
-  // True when the message went out; false when there is no open connection
-  // (the caller decides whether it matters: media state is re-sent on welcome).
-  send(message) {
-    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
-    this.socket.send(JSON.stringify(message));
-    return true;
-  }
-
   // Leave for good: the server ends the stay at once, with no grace period.
   leave() {
-    this.send({ type: "leave" });
+    this._send({ type: "leave" });
     this._finish(1000, null);
+  }
+
+  // What the page asks of the server (docs/protocol.md). Each returns true
+  // when the message went out, false when there is no open connection (the
+  // caller decides whether it matters: media state is sent again on welcome,
+  // chat after a reconnect).
+
+  chat(text, clientId) {
+    return this._send({ type: "chat_send", text, client_id: clientId });
+  }
+
+  // Our own media; give the kinds that change.
+  mediaState({ audio, video, screen }) {
+    return this._send({ type: "media_state", audio, video, screen });
+  }
+
+  hand(raised) {
+    return this._send({ type: "hand", raised });
+  }
+
+  askUnmute() {
+    return this._send({ type: "ask_unmute" });
+  }
+
+  // Moderators' actions; the server refuses them to anyone else.
+
+  mute(participantId, kind) {
+    return this._send({ type: "mod_mute", participant_id: participantId, kind });
+  }
+
+  allow(participantId, kind) {
+    return this._send({ type: "mod_allow", participant_id: participantId, kind });
+  }
+
+  muteAll() {
+    return this._send({ type: "mod_mute_all" });
+  }
+
+  lowerHand(participantId) {
+    return this._send({ type: "mod_lower_hand", participant_id: participantId });
+  }
+
+  setRole(participantId, role) {
+    return this._send({ type: "mod_set_role", participant_id: participantId, role });
+  }
+
+  remove(participantId) {
+    return this._send({ type: "mod_remove", participant_id: participantId });
+  }
+
+  // `minutes`: null for good.
+  ban(participantId, minutes = null, reason = "") {
+    const message = { type: "mod_ban", participant_id: participantId };
+    if (minutes) message.minutes = minutes;
+    if (reason) message.reason = reason;
+    return this._send(message);
+  }
+
+  lock(locked) {
+    return this._send({ type: "mod_lock", locked });
+  }
+
+  setLobby(enabled) {
+    return this._send({ type: "mod_lobby", enabled });
+  }
+
+  admit(requestId) {
+    return this._send({ type: "lobby_admit", request_id: requestId });
+  }
+
+  deny(requestId) {
+    return this._send({ type: "lobby_deny", request_id: requestId });
+  }
+
+  endMeeting() {
+    return this._send({ type: "mod_end_meeting" });
+  }
+
+  // Media, relayed to the SFU: our offer on `up` (which track is the
+  // screen), our answer on `down` (for the session of the offer answered),
+  // and trickled candidates (null: the end of them).
+
+  offerUp(sdp, screenTrackId) {
+    return this._send({ type: "sfu_offer", pc: "up", sdp, screen_track_id: screenTrackId });
+  }
+
+  answerDown(sdp, session) {
+    return this._send({ type: "sfu_answer", pc: "down", sdp, session });
+  }
+
+  candidate(pc, candidate) {
+    return this._send({
+      type: "sfu_candidate",
+      pc,
+      candidate: candidate ? candidate.candidate : "",
+      sdp_mid: candidate?.sdpMid ?? "",
+      sdp_mline_index: candidate?.sdpMLineIndex ?? 0,
+    });
+  }
+
+  _send(message) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(message));
+    if (message.type !== "ping" && message.type !== "pong") this.lastSent = message.type;
+    return true;
   }
 
   // Drop this connection and open a new one now (used when media fails:
@@ -91,22 +194,22 @@ export class Signaling extends EventTarget {
     }
     if (!message || typeof message.type !== "string") return;
     if (message.type === "ping") {
-      this.send({ type: "pong" });
+      this._send({ type: "pong" });
       return;
     }
     if (message.type === "welcome" || message.type === "lobby_waiting") {
       this.attempt = 0;
       this._setState("open");
     }
-    if (message.type === "error") this.lastError = message;
+    this.lastWords = LAST_WORDS.has(message.type) ? message : null;
     this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
   }
 
   _closed(code) {
     this._stopWatchdog();
     this.socket = null;
-    if (FINAL_CLOSE_CODES.has(code)) {
-      this._finish(code, this.lastError);
+    if (isFinal(code)) {
+      this._finish(code, this.lastWords);
       return;
     }
     this.attempt += 1;
@@ -116,7 +219,7 @@ export class Signaling extends EventTarget {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
-  _finish(code, error) {
+  _finish(code, words) {
     clearTimeout(this.retryTimer);
     this._stopWatchdog();
     const socket = this.socket;
@@ -126,7 +229,13 @@ export class Signaling extends EventTarget {
     this._setState("closed");
     this.dispatchEvent(
       new CustomEvent("closed", {
-        detail: { code, error: error?.code ?? null, message: error?.message ?? "" },
+        detail: {
+          code,
+          error: words?.code ?? words?.reason ?? null,
+          message: words?.message ?? "",
+          // meeting_ended says who ended it.
+          endedBy: words?.ended_by ?? "",
+        },
       }),
     );
   }
@@ -136,7 +245,7 @@ export class Signaling extends EventTarget {
     this.watchdog = setInterval(() => {
       const silent = Date.now() - this.lastHeard;
       if (silent > DEAD_AFTER_MS) this.reconnectNow();
-      else if (silent > PING_AFTER_MS) this.send({ type: "ping" });
+      else if (silent > PING_AFTER_MS) this._send({ type: "ping" });
     }, 5000);
   }
 

@@ -1,5 +1,5 @@
-"""Playwright (Python) driving Debian's Chromium, with the launch flags from
-shared/ARCHITECTURE.md. Screenshots go to artifacts/screenshots/ (ignored by
+"""Playwright (Python) driving Debian's Chromium, with fake media devices and
+the flags below (see docs/browser.md). Screenshots go to artifacts/screenshots/ (ignored by
 git) so that a person can look at every page."""
 
 from __future__ import annotations
@@ -140,3 +140,33 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def people(browser, site, request):
+    """Opens people's pages in the module's ``site``: ``people(name, room)``
+    joins the meeting, ``people.open(name, room)`` stops at the pre-call
+    page. Closes them after the test, and fails it if a page logged an error
+    (a test that expects one removes it from ``person.errors``)."""
+    from tests.e2e.meeting import report_failure
+
+    opened = []
+
+    def join(name: str, room: str, **kwargs):
+        person = site.join(browser, name, room, **kwargs)
+        opened.append(person)
+        return person
+
+    def open_only(name: str, room: str, **kwargs):
+        person = site.open(browser, name, room, **kwargs)
+        opened.append(person)
+        return person
+
+    join.open = open_only
+    yield join
+    if getattr(request.node, "call_failed", False):
+        report_failure(opened, site)
+    errors = {p.name: p.errors for p in opened if p.errors}
+    for person in opened:
+        person.context.close()
+    assert not errors, f"errors in the pages: {errors}"

@@ -69,23 +69,25 @@ INSTRUMENT = """
 })();
 """
 
-# Per remote track id (mic-<id>, cam-<id>, screen-<id>), a counter that grows
-# while media arrives: decoded frames for video, received packets for audio
-# (received samples would grow on concealment alone). A track seen on several
-# transceivers (after a rebuild) is summed.
-READ_STATS = """
+# Per inbound RTP stream (peer connection and stats id), the remote track id
+# it carries (mic-<id>, cam-<id>, screen-<id>) and a counter that grows while
+# media arrives: decoded frames for video, received packets for audio
+# (received samples would grow on concealment alone). A track can arrive on
+# several streams: after a rebuild, or shared again on a reused m-section (a
+# new SSRC, whose counter starts from zero while the old stream's vanishes).
+READ_COUNTERS = """
 async () => {
-  const counts = {};
-  for (const pc of window.__pcs) {
+  const counters = {};
+  for (const [i, pc] of window.__pcs.entries()) {
     if (pc.connectionState === "closed") continue;
     const report = await pc.getStats();
     report.forEach((s) => {
       if (s.type !== "inbound-rtp" || !s.trackIdentifier) return;
       const value = s.kind === "video" ? (s.framesDecoded || 0) : (s.packetsReceived || 0);
-      counts[s.trackIdentifier] = (counts[s.trackIdentifier] || 0) + value;
+      counters[`${i}/${s.id}`] = [s.trackIdentifier, value];
     });
   }
-  return counts;
+  return counters;
 }
 """
 
@@ -143,8 +145,16 @@ class Person:
     def id(self) -> str:
         return self.page.get_attribute(".tile.self", "data-participant")
 
+    def counters(self) -> dict[str, list]:
+        """Per inbound stream: [track id, counter] (see READ_COUNTERS)."""
+        return self.page.evaluate(READ_COUNTERS)
+
     def stats(self) -> dict[str, int]:
-        return self.page.evaluate(READ_STATS)
+        """Per track id, its counters summed over the streams that carry it."""
+        totals: dict[str, int] = {}
+        for track, value in self.counters().values():
+            totals[track] = totals.get(track, 0) + value
+        return totals
 
     def describe(self) -> list[dict]:
         return self.page.evaluate(DESCRIBE)
@@ -169,6 +179,9 @@ class Site:
         "switch",
         "reconnect",
         "shots",
+        "reshare",
+        "ban",
+        "hands",
     )
 
     def __init__(self, extra_env: dict[str, str] | None = None) -> None:
@@ -192,15 +205,23 @@ class Site:
     def url(self, room: str) -> str:
         return f"{self.base}/r/{self.slugs[room]}/"
 
-    def open(
-        self, browser, name: str, room: str, *, viewport=(1280, 800), init_script=""
-    ) -> Person:
-        """Open the room's pre-call page as ``name``."""
+    def settings_url(self, room: str) -> str:
+        return f"{self.base}/r/{self.slugs[room]}/settings/"
+
+    def signed_in(self, browser, name: str, *, viewport=(1280, 800)):
+        """A new browser context signed in as ``name``."""
         width, height = viewport
         context = browser.new_context(viewport={"width": width, "height": height})
         context.add_cookies(
             [{"name": "sessionid", "value": self.sessions[name], "url": self.base}]
         )
+        return context
+
+    def open(
+        self, browser, name: str, room: str, *, viewport=(1280, 800), init_script=""
+    ) -> Person:
+        """Open the room's pre-call page as ``name``."""
+        context = self.signed_in(browser, name, viewport=viewport)
         context.add_init_script(INSTRUMENT)
         if init_script:
             context.add_init_script(init_script)
@@ -262,14 +283,15 @@ def wait_for_media(
     person: Person, tracks: list[str], *, timeout: float = 15.0
 ) -> dict[str, int]:
     """Wait until every track in ``tracks`` is flowing to ``person``: its
-    counter grows by a clear margin. Returns the counters at the end."""
-    start = person.stats()
+    counters grow by a clear margin. Returns the growth per track."""
+    start = person.counters()
     deadline = time.monotonic() + timeout
     while True:
-        now = person.stats()
-        missing = [t for t in tracks if now.get(t, 0) - start.get(t, 0) < _margin(t)]
+        now = person.counters()
+        grown = _growth(start, now)
+        missing = [t for t in tracks if grown.get(t, 0) < _margin(t)]
         if not missing:
-            return now
+            return grown
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"{person.name} receives no media on {missing} "
@@ -279,9 +301,19 @@ def wait_for_media(
 
 
 def growth(person: Person, track: str, seconds: float) -> int:
-    before = person.stats().get(track, 0)
+    """How much ``track``'s counters grow at ``person`` in ``seconds``."""
+    before = person.counters()
     time.sleep(seconds)
-    return person.stats().get(track, 0) - before
+    return _growth(before, person.counters()).get(track, 0)
+
+
+def _growth(before: dict[str, list], now: dict[str, list]) -> dict[str, int]:
+    # Per stream: a new one counts from zero, one that went away counts nothing.
+    grown: dict[str, int] = {}
+    for key, (track, value) in now.items():
+        then = before[key][1] if key in before else 0
+        grown[track] = grown.get(track, 0) + max(0, value - then)
+    return grown
 
 
 def media_of(person: Person) -> list[str]:

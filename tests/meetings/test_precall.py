@@ -64,6 +64,19 @@ def test_a_blank_name_is_refused_and_nothing_is_saved(client, room, publisher):
     assert publisher.display_name == "Pablo Publisher"
 
 
+def test_a_name_with_control_characters_is_refused_as_a_guests_is(
+    client, room, publisher
+):
+    """The pre-call check renames anyone, guests included: the one name rule
+    holds here as it does on the guest page."""
+    client.force_login(publisher)
+    response = _post(client, room, {"display_name": "Pa\nblo", "report": REPORT})
+    assert response.status_code == 400
+    assert "letters, digits, spaces and punctuation" in response.json()["error"]
+    publisher.refresh_from_db()
+    assert publisher.display_name == "Pablo Publisher"
+
+
 @pytest.mark.parametrize("body", ["not json", "[1, 2]", '{"report": "x"}'])
 def test_malformed_reports_get_a_clear_error(client, room, publisher, body):
     client.force_login(publisher)

@@ -1,21 +1,31 @@
 // The chat panel: history, sending with acknowledgement, unread count.
 
-import { clock, h } from "./dom.js";
+import { h, when } from "./dom.js";
 
 const MAX_LENGTH = 2000;
 
+// The server stores a message once per (room, author, client id): a resend
+// after a reconnect is not stored twice. Ids must then differ between the
+// author's tabs and devices too, not just within one page.
+function newClientId() {
+  if (typeof crypto !== "undefined" && crypto.randomUUID) return `c-${crypto.randomUUID()}`;
+  const bytes = new Uint8Array(16);
+  if (typeof crypto !== "undefined" && crypto.getRandomValues) crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
+  return `c-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
 export class Chat {
-  constructor({ log, form, input, badge, send }) {
+  constructor({ log, form, input, badge, signaling }) {
     this.log = log;
     this.form = form;
     this.input = input;
     this.badge = badge;
-    this.send = send;
+    this.signaling = signaling;
     this.unread = 0;
     this.open = false;
     this.seen = new Set();
     this.pending = new Map();
-    this.nextId = 1;
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -49,7 +59,7 @@ export class Chat {
       this._status(`Messages can be at most ${MAX_LENGTH} characters; this one has ${text.length}.`);
       return;
     }
-    const clientId = `c-${Date.now()}-${this.nextId++}`;
+    const clientId = newClientId();
     const item = this._item({ author: "You", text, sent_at: new Date().toISOString() });
     item.classList.add("pending", "mine");
     this.pending.set(clientId, { text, item });
@@ -61,7 +71,7 @@ export class Chat {
 
   _deliver(clientId) {
     const { text } = this.pending.get(clientId);
-    if (!this.send({ type: "chat_send", text, client_id: clientId })) {
+    if (!this.signaling.chat(text, clientId)) {
       this._status("Not connected: your message will be sent when the connection is back.");
     }
   }
@@ -81,8 +91,16 @@ export class Chat {
     else this.log.append(item);
   }
 
-  // A refusal (rate limit, too long, chat off) while messages are pending:
-  // the oldest one is the one refused.
+  // An error the server answered our last message with, if it refuses a
+  // chat message (rate limit, too long, chat off): true when it did.
+  takeError({ code, message }) {
+    const refusals = ["rate_limited", "too_long", "forbidden", "invalid"];
+    if (this.signaling.lastSent !== "chat_send" || !refusals.includes(code) || !this.pending.size) return false;
+    this.refuse(message);
+    return true;
+  }
+
+  // A refusal while messages are pending: the oldest one is the one refused.
   refuse(text) {
     const [clientId, entry] = this.pending.entries().next().value || [];
     if (entry) {
@@ -110,7 +128,7 @@ export class Chat {
       {},
       h("div.chat-meta", {},
         h("strong", {}, message.author),
-        h("time", { datetime: message.sent_at }, clock(message.sent_at)),
+        h("time", { datetime: message.sent_at, title: new Date(message.sent_at).toLocaleString() }, when(message.sent_at)),
       ),
       h("p", {}, message.text),
     );

@@ -32,9 +32,16 @@ export function initials(name) {
 }
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const dayFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+const yearFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
-export function clock(iso) {
-  return timeFormat.format(new Date(iso));
+// The time of something said today; the date too for an earlier day (chat
+// kept from an earlier meeting), and the year for an earlier year.
+export function when(iso, now = new Date()) {
+  const date = new Date(iso);
+  if (date.toDateString() === now.toDateString()) return timeFormat.format(date);
+  if (date.getFullYear() === now.getFullYear()) return dayFormat.format(date);
+  return yearFormat.format(date);
 }
 
 // A modal question. Resolves to the chosen value (true, or the select's value
@@ -67,27 +74,39 @@ export function ask({ title, text, confirm, danger = false, choices = null }) {
   });
 }
 
-// A short message that goes away by itself, optionally with one action.
+// A short message. It goes away by itself after `timeout` ms, unless
+// `timeout` is 0: a toast that needs an answer stays until its action is
+// taken or it is dismissed. Returns a handle whose close() takes it away
+// (when the question was answered elsewhere).
 export function toast(text, { kind = "info", timeout = 6000, action = null } = {}) {
   let region = document.getElementById("toasts");
   if (!region) {
     region = h("div.toasts", { id: "toasts", role: "status", "aria-live": "polite" });
     document.body.append(region);
   }
-  const item = h(`div.toast.toast-${kind}`, {}, h("span", {}, text));
+  const item = h(`div.toast.toast-${kind}`, {}, h("span.toast-text", {}, text));
+  const close = () => {
+    clearTimeout(timer);
+    item.remove();
+  };
   if (action) {
     item.append(
       h("button.button.small", {
         type: "button",
         onclick: () => {
           action.run();
-          item.remove();
+          close();
         },
       }, action.label),
     );
   }
+  if (!timeout) {
+    item.classList.add("toast-sticky");
+    item.append(h("button.toast-close", { type: "button", "aria-label": `Dismiss: ${text}`, onclick: close }, "×"));
+  }
   region.append(item);
-  setTimeout(() => item.remove(), timeout);
+  const timer = timeout ? setTimeout(close, timeout) : null;
+  return { close };
 }
 
 // Shortcut keys that must not fire while the user types.

@@ -6,21 +6,24 @@ import { ask, h, icon, initials } from "./dom.js";
 const ROLE_LABELS = { moderator: "Moderator", publisher: "Participant", viewer: "Viewer" };
 
 export class People {
-  constructor({ list, count, lobby, lobbyList, send }) {
+  constructor({ list, count, lobby, lobbyList, signaling }) {
     this.list = list;
     this.count = count;
     this.lobby = lobby;
     this.lobbyList = lobbyList;
-    this.send = send;
+    this.signaling = signaling;
   }
 
   render(participants, meId, canModerate) {
     const focusKey = document.activeElement?.dataset?.focusKey;
+    // A menu someone has open stays open when the list is drawn again.
+    const open = [...this.list.querySelectorAll("details[open]")].map((d) => d.dataset.focusKey);
     const people = [...participants.values()].sort(
       (a, b) => (b.id === meId) - (a.id === meId) || b.hand - a.hand || a.name.localeCompare(b.name),
     );
     this.list.replaceChildren(...people.map((p) => this._row(p, p.id === meId, canModerate)));
     this.count.textContent = String(people.length);
+    for (const key of open) this.list.querySelector(`details[data-focus-key="${key}"]`)?.setAttribute("open", "");
     if (focusKey) this.list.querySelector(`[data-focus-key="${focusKey}"]`)?.focus();
   }
 
@@ -37,31 +40,36 @@ export class People {
       h("span.avatar.small", { "aria-hidden": "true" }, initials(p.name)),
       h("span.person-name", {}, me ? `${p.name} (you)` : p.name),
       h(`span.badge.badge-${p.role}`, {}, ROLE_LABELS[p.role] || p.role),
+      // Came by an invite link with just a name, no account.
+      p.guest ? h("span.badge.badge-guest", {}, "Guest") : null,
       h("span.person-state", {}, state),
       canModerate && !me ? this._controls(p) : null,
     );
   }
 
   _controls(p) {
-    const button = (label, key, message, extra = "") =>
-      h(`button.button.small${extra}`, {
+    const signaling = this.signaling;
+    const button = (label, key, run) =>
+      h("button.button.small", {
         type: "button",
         dataset: { focusKey: `${p.id}-${key}` },
         "aria-label": `${label}: ${p.name}`,
-        onclick: () => this.send({ ...message, participant_id: p.id }),
+        onclick: run,
       }, label);
     const actions = [];
-    if (p.audio_hard_muted) actions.push(button("Allow to unmute", "allow-audio", { type: "mod_allow", kind: "audio" }));
-    else actions.push(button("Mute", "mute-audio", { type: "mod_mute", kind: "audio" }));
-    if (p.video_hard_muted) actions.push(button("Allow video", "allow-video", { type: "mod_allow", kind: "video" }));
-    else if (p.video) actions.push(button("Stop video", "mute-video", { type: "mod_mute", kind: "video" }));
-    if (p.screen) actions.push(button("Stop sharing", "mute-screen", { type: "mod_mute", kind: "screen" }));
+    // Answered, or forgotten: a moderator can take the hand down.
+    if (p.hand) actions.push(button("Lower hand", "lower-hand", () => signaling.lowerHand(p.id)));
+    if (p.audio_hard_muted) actions.push(button("Allow to unmute", "allow-audio", () => signaling.allow(p.id, "audio")));
+    else actions.push(button("Mute", "mute-audio", () => signaling.mute(p.id, "audio")));
+    if (p.video_hard_muted) actions.push(button("Allow video", "allow-video", () => signaling.allow(p.id, "video")));
+    else if (p.video) actions.push(button("Stop video", "mute-video", () => signaling.mute(p.id, "video")));
+    if (p.screen) actions.push(button("Stop sharing", "mute-screen", () => signaling.mute(p.id, "screen")));
     const role = h(
       "select",
       {
-        "aria-label": `Role of ${p.name}`,
+        "aria-label": `Role for ${p.name}`,
         dataset: { focusKey: `${p.id}-role` },
-        onchange: (event) => this.send({ type: "mod_set_role", participant_id: p.id, role: event.target.value }),
+        onchange: (event) => signaling.setRole(p.id, event.target.value),
       },
       Object.entries(ROLE_LABELS).map(([value, label]) =>
         h("option", { value, selected: value === p.role }, label),
@@ -77,7 +85,7 @@ export class People {
           confirm: "Remove",
           danger: true,
         });
-        if (ok) this.send({ type: "mod_remove", participant_id: p.id });
+        if (ok) signaling.remove(p.id);
       },
     }, "Remove");
     const ban = h("button.button.small.danger", {
@@ -94,18 +102,15 @@ export class People {
             options: [["60", "1 hour"], ["1440", "1 day"], ["10080", "1 week"], ["", "For good"]],
           },
         });
-        if (minutes === null) return;
-        const message = { type: "mod_ban", participant_id: p.id };
-        if (minutes) message.minutes = Number(minutes);
-        this.send(message);
+        if (minutes !== null) signaling.ban(p.id, minutes ? Number(minutes) : null);
       },
     }, "Ban");
     return h(
       "div.person-actions",
       {},
       actions,
-      h("details.more", {},
-        h("summary", { "aria-label": `More actions for ${p.name}` }, "More"),
+      h("details.more", { role: "group", "aria-label": `More for ${p.name}`, dataset: { focusKey: `${p.id}-more` } },
+        h("summary", { dataset: { focusKey: `${p.id}-more-summary` } }, "More"),
         h("div.more-menu", {}, h("label", {}, "Role ", role), remove, ban),
       ),
     );
@@ -122,12 +127,12 @@ export class People {
             h("button.button.small.primary", {
               type: "button",
               "aria-label": `Admit ${r.name}`,
-              onclick: () => this.send({ type: "lobby_admit", request_id: r.id }),
+              onclick: () => this.signaling.admit(r.id),
             }, "Admit"),
             h("button.button.small", {
               type: "button",
               "aria-label": `Deny ${r.name}`,
-              onclick: () => this.send({ type: "lobby_deny", request_id: r.id }),
+              onclick: () => this.signaling.deny(r.id),
             }, "Deny"),
           ),
         ),
