@@ -11,6 +11,7 @@ secrets, so that it never has to sit in the process environment.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -71,6 +72,28 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_port_range(name: str, *, minimum_size: int) -> tuple[int, int] | None:
+    """A range of ports like ``50000-50199`` (both included), at least
+    ``minimum_size`` ports, none privileged; empty or unset means None."""
+    value = env_str(name)
+    if not value:
+        return None
+    match = re.fullmatch(r"([0-9]{1,5})\s*-\s*([0-9]{1,5})", value)
+    if match is None:
+        raise _fail(name, f"expected a range of ports like 50000-50199, got {value!r}.")
+    low, high = int(match[1]), int(match[2])
+    if low > high:
+        raise _fail(name, f"the range {value!r} is reversed: write {high}-{low}.")
+    if low < 1024 or high > 65535:
+        raise _fail(name, f"ports must be between 1024 and 65535, got {value!r}.")
+    if high - low + 1 < minimum_size:
+        raise _fail(
+            name,
+            f"must hold at least {minimum_size} ports, {value!r} holds {high - low + 1}.",
+        )
+    return low, high
 
 
 def env_secret(name: str, default: str | object = _MISSING) -> str:

@@ -19,6 +19,7 @@ from config.env import (
     env_email,
     env_int,
     env_list,
+    env_port_range,
     env_secret,
     env_str,
     env_url,
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "accounts",
     "meetings",
     "signaling",
+    "hosting",
 ]
 
 MIDDLEWARE = [
@@ -75,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "meetings.middleware.GuestScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -117,6 +120,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+# Keeps the keys of deployments that share one Redis apart.
+REDIS_PREFIX = env_str("REDIS_PREFIX", "parley")
 # The cache holds the sign-up and password-reset limits (accounts/throttle.py):
 # shared through Redis when there is one, so that every process counts alike.
 if REDIS_URL:
@@ -124,7 +129,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "parley",
+            "KEY_PREFIX": REDIS_PREFIX,
         }
     }
 else:
@@ -144,6 +149,7 @@ if REDIS_URL:
                 # (django/channels_redis#422): no client-side read timeout.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "capacity": CHANNEL_CAPACITY,
+                "prefix": REDIS_PREFIX,
             },
         }
     }
@@ -240,6 +246,7 @@ AXES_DISABLE_ACCESS_LOG = True
 # Sign-up and password reset send e-mail: per hour, at most this many
 # requests from one client address, and for one target address.
 ACCOUNT_EMAILS_PER_IP = env_int("ACCOUNT_EMAILS_PER_IP", 10, minimum=1)
+GUESTS_PER_IP = env_int("GUESTS_PER_IP", 30, minimum=1)
 ACCOUNT_EMAILS_PER_ADDRESS = env_int("ACCOUNT_EMAILS_PER_ADDRESS", 3, minimum=1)
 
 # Content-Security-Policy (django-csp): scripts and styles only from our own
@@ -340,9 +347,11 @@ MEETING_RECONNECT_GRACE = env_int("MEETING_RECONNECT_GRACE", 30, minimum=0, maxi
 # a participant whose server process died is let go when it runs out (or
 # when the grace period does, whichever is longer).
 MEETING_PRESENCE_LEASE = env_int("MEETING_PRESENCE_LEASE", 15, minimum=3, maximum=600)
+# Someone a moderator turned away from the lobby may knock again after this.
+LOBBY_COOL_DOWN = env_int("LOBBY_COOL_DOWN", 60, minimum=0, maximum=3600)
 SIGNALING_PING_INTERVAL = env_int("SIGNALING_PING_INTERVAL", 20, minimum=1, maximum=300)
 SIGNALING_PING_TIMEOUT = env_int("SIGNALING_PING_TIMEOUT", 45, minimum=2, maximum=600)
-# Where the SFU runs (config/sfu_hosting.py): "embedded" in this process,
+# Where the SFU runs (hosting/): "embedded" in this process,
 # "worker" in `manage.py sfu_worker` (through Redis), or "none" (no media;
 # signaling, chat and moderation still work).
 SFU_MODE = env_str("SFU_MODE", "embedded")
@@ -375,3 +384,8 @@ for _network in SFU_CANDIDATE_NETWORKS:
             f"10.0.0.0/8, comma-separated, got {_network!r}."
         ) from None
 SFU_MAX_CANDIDATES = env_int("SFU_MAX_CANDIDATES", 32, minimum=4, maximum=1000)
+# The UDP ports the SFU's ICE host candidates bind to, e.g. 50000-50199, so
+# that a firewall can open just those: each peer connection takes one (the
+# same on every address), and a participant has two (up and down). Empty:
+# ports the OS picks. Ten at least (five participants): fewer is a typo.
+SFU_UDP_PORTS = env_port_range("SFU_UDP_PORTS", minimum_size=10)
