@@ -37,9 +37,7 @@ test: $(VENV)/.dev
 	./scripts/ensure-test-packages
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest
-	@echo "--- the database-bound tests again, on PostgreSQL (row locks differ)"
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest tests/accounts tests/meetings tests/signaling -q
+	PY=$(PY) TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) ./scripts/run-tests
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

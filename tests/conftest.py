@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 
 from accounts.models import User
 from meetings import services
@@ -23,6 +24,13 @@ def pytest_configure() -> None:
 
 
 _ids = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits() -> None:
+    """The per-address limits (sign-up, password reset, guests) count in the
+    cache, which outlives a test: each test starts from zero."""
+    cache.clear()
 
 
 @pytest.fixture

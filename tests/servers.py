@@ -86,6 +86,11 @@ class Deployment:
         self.ports: list[int] = []
 
     @property
+    def redis_prefix(self) -> str:
+        """The deployment's own Redis keys: test runs share one Redis."""
+        return f"parley-{self.db_name}"
+
+    @property
     def database_url(self) -> str:
         if self.database == "postgres":
             return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.db_name
@@ -103,6 +108,8 @@ class Deployment:
         )
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+            # Its own keys: test runs and deployments share one Redis.
+            env["REDIS_PREFIX"] = self.redis_prefix
         env.update(self.extra_env)
         return env
 
