@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
+from sfu.egress import PacketSlot
 from sfu.forwarding import prefer_codec, tap_sender
 from sfu.tracks import DownSlot, DownTrack, UpTrack
 
@@ -69,9 +70,13 @@ class Slot:
 class Downlink:
     """The m-sections of one subscriber's ``down`` connection."""
 
-    def __init__(self, pc: RTCPeerConnection, subscriber_id: str) -> None:
+    def __init__(
+        self, pc: RTCPeerConnection, subscriber_id: str, *, forwarding: str = "frames"
+    ) -> None:
         self.pc = pc
         self.subscriber_id = subscriber_id
+        # "frames" (aiortc packetises them) or "packets" (sfu.egress).
+        self.forwarding = forwarding
         self.slots: list[Slot] = []
         # By track id: the transceiver carrying it and the subscription.
         self.subscriptions: dict[str, tuple[RTCRtpTransceiver, DownTrack]] = {}
@@ -86,6 +91,8 @@ class Downlink:
                 "%s: %s reuses mid %s", self.subscriber_id, up.id, slot.transceiver.mid
             )
         down = DownTrack(up, subscriber_id=self.subscriber_id)
+        if isinstance(slot.track, PacketSlot):
+            down.outbound = slot.track.outbound
         slot.down = down
         slot.subscriptions += 1
         slot.name(up.stream_id, up.id)
@@ -94,9 +101,12 @@ class Downlink:
         up.subscribe(down)
 
     def _add_slot(self, kind: str) -> Slot:
-        track = DownSlot(kind)
+        packets = self.forwarding == "packets"
+        track = PacketSlot(kind) if packets else DownSlot(kind)
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
         prefer_codec(transceiver)
+        if isinstance(track, PacketSlot):
+            track.attach(transceiver)
         packer = tap_sender(
             transceiver.sender, kind=kind, on_keyframe_request=track.request_keyframe
         )

@@ -62,6 +62,22 @@ _STREAM_ID = "_stream_id"
 _TRACK_ID = "_track_id"
 _OFFER_DIRECTION = "_offerDirection"
 
+# The packet path (sfu.ingress, sfu.egress). Receive: the DTLS transport's
+# handler of each unprotected RTP packet (replaced per instance), its router,
+# and where a receiver's RTCP task reads its receive statistics.
+DTLS_HANDLE_RTP = "_handle_rtp_data"
+DTLS_ROUTER = "_rtp_router"
+RTX_SSRC = _RTX_SSRC
+RECEIVER_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
+SEND_NACK = "_send_rtcp_nack"
+# Send: the ICE pair to send on, and what aiortc's sender reports carry.
+ICE_CONNECTION = "_connection"
+ICE_NOMINATED = "_nominated"
+SENDER_NTP = "_RTCRtpSender__ntp_timestamp"
+SENDER_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+SENDER_PACKETS = "_RTCRtpSender__packet_count"
+SENDER_OCTETS = "_RTCRtpSender__octet_count"
+
 
 class AiortcHooksMissing(RuntimeError):
     """aiortc changed: the forwarding hooks need updating before an upgrade."""
@@ -113,6 +129,7 @@ def check_hooks() -> None:
     if "_closing" not in _names_in(Connection.close):
         problems.append("aioice Connection._closing")
     problems += _ports_hooks_missing()
+    problems += _packet_path_hooks_missing()
     if problems:
         raise AiortcHooksMissing("aiortc no longer has: " + ", ".join(problems))
 
@@ -167,6 +184,81 @@ def _ports_hooks_missing() -> list[str]:
     }
     if gatherers != {"setLocalDescription"}:
         problems.append("aiortc RTCPeerConnection gathering in setLocalDescription")
+    return problems
+
+
+def _packet_path_hooks_missing() -> list[str]:
+    """What sfu.ingress and sfu.egress use of aiortc and aioice."""
+    from aioice.ice import CandidatePair
+    from aiortc import rtcdtlstransport, rtcicetransport
+    from aiortc.rtcrtpreceiver import StreamStatistics
+
+    dtls = rtcdtlstransport.RTCDtlsTransport
+    problems = []
+    if not hasattr(getattr(rtcdtlstransport, "State", None), "CONNECTED"):
+        problems.append("aiortc rtcdtlstransport.State.CONNECTED")
+    if not hasattr(getattr(rtcdtlstransport, "RtpRouter", None), "route_rtp"):
+        problems.append("aiortc RtpRouter.route_rtp")
+    for cls, names in (
+        (RTCRtpReceiver, (SEND_NACK, "_send_rtcp", "_send_rtcp_pli")),
+        (RTCRtpSender, ("_retransmit", "_handle_rtcp_packet", "_run_rtcp")),
+        (dtls, (DTLS_HANDLE_RTP, "_recv_next")),
+    ):
+        problems += [f"{cls.__name__}.{n}" for n in names if not hasattr(cls, n)]
+    for where, function, names in (
+        # It unprotects, then hands the packet to _handle_rtp_data.
+        (
+            "RTCDtlsTransport._recv_next",
+            dtls._recv_next,
+            ("unprotect", DTLS_HANDLE_RTP),
+        ),
+        (
+            "RTCDtlsTransport.__init__",
+            dtls.__init__,
+            (DTLS_ROUTER, "_state", "_tx_srtp"),
+        ),
+        ("RTCDtlsTransport._send_rtp", dtls._send_rtp, ("_tx_srtp", "protect")),
+        (
+            "RTCRtpReceiver._run_rtcp",
+            RTCRtpReceiver._run_rtcp,
+            (RECEIVER_REMOTE_STREAMS,),
+        ),
+        (
+            "RTCRtpSender._run_rtcp",
+            RTCRtpSender._run_rtcp,
+            (SENDER_NTP, SENDER_RTP_TIMESTAMP, SENDER_PACKETS, SENDER_OCTETS),
+        ),
+        (
+            "RTCRtpSender.__init__",
+            RTCRtpSender.__init__,
+            ("_ssrc", "_rtx_ssrc"),
+        ),
+        (
+            "RTCRtpSender._handle_rtcp_packet",
+            RTCRtpSender._handle_rtcp_packet,
+            ("_retransmit",),
+        ),
+        (
+            "RTCRtpTransceiver.__init__",
+            _transceiver_module.RTCRtpTransceiver.__init__,
+            ("_codecs", "_headerExtensions"),
+        ),
+        (
+            "RTCIceTransport.__init__",
+            rtcicetransport.RTCIceTransport.__init__,
+            (ICE_CONNECTION,),
+        ),
+        ("aioice Connection.__init__", Connection.__init__, (ICE_NOMINATED,)),
+        ("aioice Connection.sendto", Connection.sendto, ("protocol", "remote_addr")),
+        (
+            "StreamStatistics.add",
+            StreamStatistics.add,
+            ("max_seq", "base_seq", "cycles", "packets_received", "_jitter_q4"),
+        ),
+    ):
+        problems += [f"{where}: {n}" for n in names if n not in _names_in(function)]
+    if "remote_addr" not in dir(CandidatePair):
+        problems.append("aioice CandidatePair.remote_addr")
     return problems
 
 

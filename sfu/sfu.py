@@ -36,6 +36,7 @@ from sfu.up import Uplink, msid_track_ids
 log = logging.getLogger(__name__)
 
 SPEAKER_TICK = 0.2
+FORWARDING = ("frames", "packets")
 
 
 class SFU:
@@ -57,7 +58,10 @@ class SFU:
         announced_address: str = "",
         candidate_policy: CandidatePolicy | None = None,
         ports: PortRange | None = None,
+        forwarding: str = "frames",
     ) -> None:
+        if forwarding not in FORWARDING:
+            raise ValueError(f"forwarding must be one of {FORWARDING}")
         install()  # before the first connection: see sfu.consent
         self.deliver = deliver
         self.ice_servers = ice_servers or []
@@ -66,6 +70,10 @@ class SFU:
         self.announced_address = announced_address
         # Where ICE host candidates bind (sfu.ports); None: ports the OS picks.
         self.ports = ports
+        # "frames": aiortc assembles frames and re-packetises them
+        # (sfu.forwarding); "packets": each RTP packet is rewritten per
+        # subscriber and sent on (sfu.ingress, sfu.egress).
+        self.forwarding = forwarding
         self.rooms: dict[int, Room] = {}
         self.peer_connections: set[RTCPeerConnection] = set()
         # Tasks started from event callbacks: held so they are not collected.
@@ -179,8 +187,10 @@ class SFU:
             room=room,
             address=address,
             down=down,
-            downlink=Downlink(down, participant_id),
-            uplink=Uplink(participant_id, frozenset(allowed)),
+            downlink=Downlink(down, participant_id, forwarding=self.forwarding),
+            uplink=Uplink(
+                participant_id, frozenset(allowed), forwarding=self.forwarding
+            ),
             session=session,
             up_candidates=self.candidate_policy.counter(),
             down_candidates=self.candidate_policy.counter(),

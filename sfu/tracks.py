@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import av
 from aiortc import MediaStreamTrack
@@ -26,6 +27,10 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
 from sfu.forwarding import is_vp8_keyframe, to_packet
+
+if TYPE_CHECKING:
+    from sfu.egress import Outbound
+    from sfu.rtp import PacketCache
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,10 @@ class UpTrack:
         self.frames_in = 0
         self.frames_out = 0
         self.ended = False
+        # The packet path's (sfu.ingress): the publisher's recent packets,
+        # for subscribers' NACKs, and its header extension ids by URI.
+        self.cache: PacketCache | None = None
+        self.extensions: dict[str, int] | None = None
         self._send_pli = send_pli
         self._last_pli = 0.0
         self._pli_pending: asyncio.TimerHandle | None = None
@@ -130,6 +139,11 @@ class UpTrack:
         elif self._pli_pending is None:
             self._pli_pending = self._loop.call_later(wait, self._pli_now)
 
+    def keep_asking(self) -> None:
+        """Someone still waits for a keyframe: ask again now and then."""
+        if time.monotonic() - self._last_pli > PLI_RETRY:
+            self.request_keyframe()
+
     def _pli_now(self) -> None:
         self._pli_pending = None
         if self.ssrc is None:
@@ -185,6 +199,9 @@ class DownTrack(MediaStreamTrack):
         self.sent = 0
         self.waiting_for_keyframe = up.kind == "video"
         self.dropped = 0
+        # On the packet path, the sender of the m-section it is given
+        # (sfu.egress.Outbound); it sends this subscription once bound.
+        self.outbound: Outbound | None = None
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
         self._limit = DOWN_QUEUE_FRAMES[up.kind]
 

@@ -22,6 +22,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from sfu.forwarding import CODECS, tap_receiver
+from sfu.ingress import Ingress
 from sfu.tracks import UpTrack
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,10 @@ def msid_track_ids(sdp: str) -> dict[str, str]:
     return ids
 
 
+def _ignore(*args: object) -> None:
+    """What a receiver would hand on: the packet path took it before."""
+
+
 def sends(transceiver: RTCRtpTransceiver) -> bool:
     """Does the client's last offer send on ``transceiver``?"""
     return getattr(transceiver, _OFFER_DIRECTION, None) in _RECEIVING
@@ -60,9 +65,13 @@ def sends(transceiver: RTCRtpTransceiver) -> bool:
 class Uplink:
     """The tracks one participant publishes, and what may be forwarded."""
 
-    def __init__(self, owner_id: str, allowed: frozenset[str]) -> None:
+    def __init__(
+        self, owner_id: str, allowed: frozenset[str], *, forwarding: str = "frames"
+    ) -> None:
         self.owner_id = owner_id
         self.allowed = allowed
+        # "frames" (aiortc assembles them) or "packets" (sfu.ingress).
+        self.forwarding = forwarding
         self.pc: RTCPeerConnection | None = None
         self.published: dict[str, UpTrack] = {}  # live tracks, by source
         # Receivers of shares a moderator ended. Whatever they go on sending
@@ -183,13 +192,20 @@ class Uplink:
         )
         up.receiver = receiver
         up.forwarding = source in self.allowed  # before a single frame
-        tap_receiver(
-            receiver,
-            kind=transceiver.kind,
-            on_frame=up.on_frame,
-            on_packet=up.on_packet,
-            on_loss=up.on_loss,
-        )
+        if self.forwarding == "packets":
+            # No decoder thread either; aiortc's receiver sees no packet.
+            tap_receiver(
+                receiver, kind=transceiver.kind, on_frame=_ignore, on_packet=_ignore
+            )
+            Ingress.of(receiver.transport).attach(transceiver, up)
+        else:
+            tap_receiver(
+                receiver,
+                kind=transceiver.kind,
+                on_frame=up.on_frame,
+                on_packet=up.on_packet,
+                on_loss=up.on_loss,
+            )
         self.published[source] = up
         log.info(
             "%s publishes %s on mid %s%s",

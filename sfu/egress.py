@@ -1,0 +1,199 @@
+"""The packet path's send side (``SFU(forwarding="packets")``): one down
+m-section's sender, which sends each publisher's packet rewritten into the
+subscriber's own numbering, straight to the socket.
+
+aiortc cannot restart a sender, so an m-section keeps its sender, SSRC and
+sequence space for its whole life, whichever publisher it carries
+(``sfu.down``). ``Outbound`` owns that space (``DownRewriter``): per down
+track, sequence numbers go on by one and timestamps by the time that passed
+across a mute, a resync at a keyframe and a switch to another publisher.
+
+aiortc's sender stays for RTCP: its RTCP task sends the sender reports,
+from the counters ``Outbound`` keeps up to date in it, and it parses what
+the subscriber sends back: PLI and FIR reach ``DownSlot.request_keyframe``
+(``tap_sender``), NACKs reach ``Outbound.retransmit`` in place of aiortc's
+own history. Its RTP task never runs: the slot's track never yields.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from aiortc.codecs import is_rtx
+from aiortc.rtcdtlstransport import State
+
+from sfu.forwarding import (
+    ICE_CONNECTION,
+    ICE_NOMINATED,
+    SENDER_NTP,
+    SENDER_OCTETS,
+    SENDER_PACKETS,
+    SENDER_RTP_TIMESTAMP,
+)
+from sfu.rtp import DownRewriter, ExtensionMap, rtx_wrap
+from sfu.tracks import DownSlot, DownTrack
+
+log = logging.getLogger(__name__)
+
+NTP_EPOCH = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
+_CONNECTED = State.CONNECTED
+
+
+def ntp_now() -> int:
+    """Now as a 64-bit NTP timestamp, as sender reports carry it."""
+    return int((time.time() + NTP_EPOCH) * 4294967296.0)
+
+
+class Outbound:
+    """One m-section's RTP to its subscriber, and the answers to its NACKs."""
+
+    def __init__(self, transceiver: Any) -> None:
+        self.transceiver = transceiver
+        self.sender = transceiver.sender
+        self.kind = transceiver.kind
+        self.down: DownTrack | None = None  # the subscription sent now
+        # Made at the first binding: the payload type is negotiated by then.
+        self.rewriter: DownRewriter | None = None
+        self.rtx_payload_type: int | None = None
+        self._rtx_seq = secrets.randbits(16)
+        self.sent = 0
+        self.retransmitted = 0
+        self.unanswered = 0  # NACKed packets no longer in the cache
+        # aiortc calls this for every number a NACK names.
+        self.sender._retransmit = self.retransmit
+
+    def bind(self, down: DownTrack) -> None:
+        """Send ``down`` from now on (the subscriber answered the offer
+        naming it): video from its next keyframe, which is asked for."""
+        if self.rewriter is None:
+            codec = next(c for c in self.transceiver._codecs if not is_rtx(c))
+            self.rewriter = DownRewriter(
+                ssrc=self.sender._ssrc,
+                payload_type=codec.payloadType,
+                clock_rate=codec.clockRate,
+            )
+        # As aiortc's sender finds it, but that is only once DTLS is up.
+        self.rtx_payload_type = next(
+            (
+                c.payloadType
+                for c in self.transceiver._codecs
+                if is_rtx(c) and c.parameters.get("apt") == self.rewriter.payload_type
+            ),
+            None,
+        )
+        ours = {e.uri: e.id for e in self.transceiver._headerExtensions}
+        self.rewriter.extensions = ExtensionMap(down.up.extensions or {}, ours)
+        self.rewriter.switch()
+        self.down = down
+        if self.kind == "video":
+            down.waiting_for_keyframe = True
+            down.up.request_keyframe()
+
+    def unbind(self) -> None:
+        self.down = None
+
+    def restart(self) -> None:
+        """What comes next does not follow what was sent (the publisher's
+        packets were left out meanwhile): number it on from the last one."""
+        if self.rewriter is not None:
+            self.rewriter.switch()
+
+    def forward(self, packet: bytes, keyframe: bool, now: float) -> bool:
+        """Send the publisher's ``packet``; False if this subscriber does not
+        take it (it waits for a keyframe, or is not connected yet)."""
+        down = self.down
+        pair = self._pair()
+        if pair is None:
+            # Not one packet out until the subscriber's DTLS is up; then
+            # video starts at a keyframe (the first one was not sent).
+            down.resync()
+            return False
+        if down.waiting_for_keyframe:
+            if not keyframe:
+                return False
+            down.waiting_for_keyframe = False
+            self.rewriter.switch()  # what was skipped is no gap to repair
+        out = self.rewriter.rewrite(packet, now)
+        if out is None:
+            return False
+        pair.protocol.transport.sendto(self._protect(out), pair.remote_addr)
+        sender = self.sender
+        self.sent += 1
+        # What aiortc's RTCP task puts in the sender reports.
+        setattr(sender, SENDER_NTP, ntp_now())
+        setattr(sender, SENDER_RTP_TIMESTAMP, int.from_bytes(out[4:8], "big"))
+        setattr(sender, SENDER_PACKETS, getattr(sender, SENDER_PACKETS) + 1)
+        setattr(sender, SENDER_OCTETS, getattr(sender, SENDER_OCTETS) + len(out) - 12)
+        return True
+
+    async def retransmit(self, sequence_number: int) -> None:
+        """The subscriber NACKed ``sequence_number``: send it again from the
+        publisher's cache, as RTX where negotiated."""
+        down = self.down
+        cache = down.up.cache if down is not None else None
+        if cache is None or self.rewriter is None:
+            return
+        # aiortc's NACK parser does not wrap what the bitmask adds.
+        packet = self.rewriter.retransmission(
+            sequence_number & 0xFFFF, cache, time.monotonic()
+        )
+        if packet is None:
+            self.unanswered += 1
+            return
+        if self.rtx_payload_type is not None:
+            packet = rtx_wrap(
+                packet,
+                ssrc=self.sender._rtx_ssrc,
+                payload_type=self.rtx_payload_type,
+                sequence_number=self._rtx_seq,
+            )
+            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        if self._send(packet):
+            self.retransmitted += 1
+
+    def _send(self, packet: bytes) -> bool:
+        pair = self._pair()
+        if pair is None:
+            return False
+        pair.protocol.transport.sendto(self._protect(packet), pair.remote_addr)
+        return True
+
+    def _pair(self) -> Any:
+        """The ICE pair to send on, straight to its socket without aiortc's
+        and aioice's coroutines in between; None until DTLS is up."""
+        dtls = self.sender.transport
+        if dtls._state is not _CONNECTED:
+            return None
+        return getattr(getattr(dtls.transport, ICE_CONNECTION), ICE_NOMINATED).get(1)
+
+    def _protect(self, packet: bytes) -> bytes:
+        return self.sender.transport._tx_srtp.protect(packet)
+
+
+class PacketSlot(DownSlot):
+    """A DownSlot whose bindings go to its ``Outbound``. It never yields a
+    frame, so aiortc's sender never packetises anything itself."""
+
+    outbound: Outbound
+
+    def attach(self, transceiver: Any) -> Outbound:
+        """The transceiver made for this slot (which needed the slot first)."""
+        self.outbound = Outbound(transceiver)
+        return self.outbound
+
+    def bind(self, down: DownTrack) -> None:
+        if down is self.down or self.readyState != "live":
+            return
+        super().bind(down)
+        self.outbound.bind(down)
+
+    def unbind(self) -> None:
+        super().unbind()
+        self.outbound.unbind()
+
+    def stop(self) -> None:
+        super().stop()
+        self.outbound.unbind()

@@ -1,0 +1,218 @@
+"""The packet path (``SFU(forwarding="packets")``) with real aiortc peers:
+each RTP packet is rewritten per subscriber and sent on, with no frame
+assembly in the SFU. What a subscriber's aiortc gets is read at its DTLS
+transport (``_handle_rtp_data``, just after SRTP), where a test can also
+drop a packet as a lossy network would."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import struct
+from dataclasses import dataclass, field
+
+import pytest
+
+from sfu.rtp import is_vp8_keyframe, payload_bounds
+from sfu.sfu import SFU
+from tests.media import MediaClient, Switchboard
+from tests.sfu.test_sfu import wait_until
+
+_FIXED = struct.Struct("!BBHII")
+
+
+@pytest.fixture
+async def sfu():
+    server = SFU(deliver=Switchboard(), forwarding="packets")
+    yield server
+    await server.close()
+
+
+@dataclass
+class Wire:
+    """What a subscriber's transport received: (payload type, sequence
+    number, timestamp, keyframe start) by SSRC, in order of arrival."""
+
+    packets: dict[int, list[tuple[int, int, int, bool]]] = field(default_factory=dict)
+    # The first two payload bytes of each packet (an RTX packet's original
+    # sequence number), by SSRC.
+    heads: dict[int, list[int]] = field(default_factory=dict)
+    drop: set[tuple[int, int]] = field(default_factory=set)  # (ssrc, seq) once
+    dropped: list[tuple[int, int]] = field(default_factory=list)
+
+
+def tap_wire(client: MediaClient) -> Wire:
+    """Record (and drop what ``drop`` names) at ``client``'s down transport."""
+    wire = Wire()
+    dtls = client.down.getTransceivers()[0].receiver.transport
+    handle = dtls._handle_rtp_data
+
+    async def observe(data: bytes, arrival_time_ms: int) -> None:
+        _, m_pt, seq, ts, ssrc = _FIXED.unpack_from(data)
+        if (ssrc, seq) in wire.drop:
+            wire.drop.discard((ssrc, seq))
+            wire.dropped.append((ssrc, seq))
+            return
+        start, end = payload_bounds(data)
+        key = is_vp8_keyframe(data, start, end)
+        wire.packets.setdefault(ssrc, []).append((m_pt & 0x7F, seq, ts, key))
+        if end - start >= 2:
+            wire.heads.setdefault(ssrc, []).append(data[start] << 8 | data[start + 1])
+        await handle(data, arrival_time_ms)
+
+    dtls._handle_rtp_data = observe
+    return wire
+
+
+def _section(client: MediaClient, owner_id: str, source: str) -> str:
+    mid = client.mid_of(owner_id, source)
+    sdp = client.down.remoteDescription.sdp
+    return next(s for s in sdp.split("\nm=") if f"a=mid:{mid}\r" in s)
+
+
+def ssrc_of(client: MediaClient, owner_id: str, source: str) -> int:
+    """The SSRC of the m-section carrying ``source`` of ``owner_id``."""
+    section = _section(client, owner_id, source)
+    line = next(ln for ln in section.splitlines() if ln.startswith("a=ssrc:"))
+    return int(line.split()[0].split(":")[1])
+
+
+def rtx_ssrc_of(client: MediaClient, owner_id: str, source: str) -> int:
+    section = _section(client, owner_id, source)
+    line = next(ln for ln in section.splitlines() if ln.startswith("a=ssrc-group:FID"))
+    return int(line.split()[2])
+
+
+async def _subscribed(client: MediaClient) -> None:
+    """``client`` has a down connection with its m-sections."""
+    await wait_until(lambda: client.down is not None and client.down.getTransceivers())
+
+
+def media(wire: Wire, ssrc: int, payload_type: int | None = None) -> list:
+    """The packets of ``ssrc`` (the media stream, not RTX)."""
+    packets = wire.packets.get(ssrc, [])
+    return [p for p in packets if payload_type is None or p[0] == payload_type]
+
+
+def assert_continuous(packets: list) -> None:
+    """Sequence numbers one apart, timestamps never going back (mod 2**32)."""
+    assert packets
+    for (_, seq_a, ts_a, _), (_, seq_b, ts_b, _) in itertools.pairwise(packets):
+        assert (seq_b - seq_a) & 0xFFFF == 1, (seq_a, seq_b)
+        assert (ts_b - ts_a) & 0xFFFFFFFF < 1 << 31, (ts_a, ts_b)
+
+
+async def _close(*clients: MediaClient) -> None:
+    for client in clients:
+        await client.close()
+
+
+async def test_a_subscriber_decodes_what_the_packet_path_forwards(sfu):
+    ann = MediaClient(sfu, 1, "ann")
+    ben = MediaClient(sfu, 1, "ben", decode=True, video=False, audio=False)
+    await ann.join()
+    await ben.join()
+    await wait_until(
+        lambda: (
+            ben.frames_from("ann", "cam") > 20 and ben.frames_from("ann", "mic") > 20
+        ),
+        timeout=10,
+    )
+    assert ben.received["cam-ann"].sizes[-1] == (320, 240)  # decoded by libvpx
+    # Forwarded by the packet path: aiortc's receiver in the SFU saw nothing.
+    up = sfu.rooms[1].peers["ann"].published["cam"]
+    assert up.frames_in == 0 and up.cache is not None
+    await _close(ann, ben)
+
+
+async def test_numbering_stays_continuous_across_a_mute_and_unmute(sfu):
+    """A moderator stops Ann's microphone and camera for a second: Ben's
+    down tracks go on one sequence number after the other, timestamps move
+    on by about the time that passed, and video resumes at a keyframe."""
+    ann = MediaClient(sfu, 1, "ann")
+    ben = MediaClient(sfu, 1, "ben", video=False, audio=False)
+    await ann.join()
+    await ben.join()
+    await _subscribed(ben)
+    wire = tap_wire(ben)
+    await wait_until(lambda: ben.frames_from("ann", "cam") > 10)
+    await sfu.set_allowed(room_id=1, participant_id="ann", allowed=frozenset())
+    await asyncio.sleep(1.0)
+    keyframe_at = {ssrc: len(p) for ssrc, p in wire.packets.items()}
+    await sfu.set_allowed(
+        room_id=1, participant_id="ann", allowed=frozenset({"mic", "cam"})
+    )
+    video, audio = ssrc_of(ben, "ann", "cam"), ssrc_of(ben, "ann", "mic")
+    await wait_until(
+        lambda: (
+            len(wire.packets[video]) > keyframe_at[video] + 30
+            and len(wire.packets[audio]) > keyframe_at[audio] + 20
+        )
+    )
+    for ssrc, clock in ((video, 90000), (audio, 48000)):
+        packets = media(wire, ssrc)
+        assert_continuous(packets)
+        # The mute: one step of its timestamps spans the second that passed.
+        gap = packets[keyframe_at[ssrc] - 1 : keyframe_at[ssrc] + 1]
+        step = (gap[1][2] - gap[0][2]) & 0xFFFFFFFF
+        assert 0.9 * clock < step < 1.5 * clock, step
+    # Video resumed at the start of a keyframe.
+    assert wire.packets[video][keyframe_at[video]][3] is True
+    await _close(ann, ben)
+
+
+async def test_a_switch_to_another_publisher_resumes_at_a_keyframe(sfu):
+    """Ann leaves; Bob's tracks take her m-sections at Host's: the same
+    SSRCs go on numbering from where Ann's packets stopped, and Bob's video
+    starts with a keyframe."""
+    host = MediaClient(sfu, 1, "host", video=False, audio=False)
+    ann = MediaClient(sfu, 1, "ann")
+    await host.join()
+    await ann.join()
+    await _subscribed(host)
+    wire = tap_wire(host)
+    await wait_until(lambda: host.frames_from("ann", "cam") > 10)
+    video, audio = ssrc_of(host, "ann", "cam"), ssrc_of(host, "ann", "mic")
+    await ann.leave()
+    down = sfu.rooms[1].peers["host"].down
+    await wait_until(lambda: host.received and not host._by_mid)  # inactive...
+    await wait_until(lambda: down.signalingState == "stable")  # ...and answered
+    await asyncio.sleep(0.3)
+    switch_at = {ssrc: len(p) for ssrc, p in wire.packets.items()}
+    bob = MediaClient(sfu, 1, "bob")
+    await bob.join()
+    await wait_until(lambda: host.frames_from("bob", "cam") > 10, timeout=5)
+    assert ssrc_of(host, "bob", "cam") == video  # the same m-section
+    assert ssrc_of(host, "bob", "mic") == audio
+    for ssrc in (video, audio):
+        assert len(wire.packets[ssrc]) > switch_at[ssrc]
+        assert_continuous(media(wire, ssrc))
+    assert wire.packets[video][switch_at[video]][3] is True  # Bob's first: a keyframe
+    assert host.received["cam-bob"].first_was_keyframe is True
+    await _close(bob, host)
+
+
+async def test_a_packet_lost_on_the_subscribers_leg_is_retransmitted(sfu):
+    """A video packet to Ben is lost on the way: Ben NACKs it, the SFU sends
+    it again (RTX) from its cache, Ben decodes on, and Ann is never asked
+    for a keyframe for it."""
+    ann = MediaClient(sfu, 1, "ann")
+    ben = MediaClient(sfu, 1, "ben", decode=True, video=False, audio=False)
+    await ann.join()
+    await ben.join()
+    await _subscribed(ben)
+    wire = tap_wire(ben)
+    await wait_until(lambda: ben.frames_from("ann", "cam") > 20, timeout=10)
+    await asyncio.sleep(0.5)  # past the keyframe requests of joining
+    video, rtx = ssrc_of(ben, "ann", "cam"), rtx_ssrc_of(ben, "ann", "cam")
+    keyframe_requests = ann.tracks["cam"].keyframe_requests
+    lost = (wire.packets[video][-1][1] + 10) & 0xFFFF
+    wire.drop.add((video, lost))
+    await wait_until(lambda: wire.dropped == [(video, lost)])
+    await wait_until(lambda: lost in wire.heads.get(rtx, []))
+    frames = ben.frames_from("ann", "cam")
+    await wait_until(lambda: ben.frames_from("ann", "cam") > frames + 20)
+    outbound = sfu.rooms[1].peers["ben"].subscriptions["cam-ann"][1].outbound
+    assert outbound.retransmitted >= 1
+    assert ann.tracks["cam"].keyframe_requests == keyframe_requests
+    await _close(ann, ben)
