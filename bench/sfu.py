@@ -13,6 +13,13 @@ For each room, after a warm-up, over a fixed window:
   every publisher.
 
     .venv/bin/python -m bench.sfu [--sizes 2,4,6,8,10,12] [--baseline 4,10]
+
+``compare`` measures the SFU's two forwarding paths in one run, the frame
+path (``forward``: aiortc assembles frames and re-packetises them) and the
+packet path (``packets``: ``SFU(forwarding="packets")``), and writes its own
+section, beside the one above:
+
+    .venv/bin/python -m bench.sfu compare [--sizes 10]
 """
 
 from __future__ import annotations
@@ -108,7 +115,10 @@ async def serve(mode: str, port: int) -> None:
             writer.write(json.dumps({"push": message, "to": address}).encode() + b"\n")
             await writer.drain()
 
-    sfu = relay_sfu_class()(deliver=push) if mode == "relay" else SFU(deliver=push)
+    if mode == "relay":
+        sfu = relay_sfu_class()(deliver=push)
+    else:
+        sfu = SFU(deliver=push, forwarding="packets" if mode == "packets" else "frames")
     calls = {"publish": sfu.publish, "answer": sfu.answer, "leave": sfu.leave}
 
     async def handle(
@@ -410,19 +420,60 @@ def conduct(sizes: list[int], baseline: list[int]) -> None:
     print("written to docs/benchmarks.md")
 
 
+def compare(sizes: list[int]) -> None:
+    """The frame path and the packet path, room by room, in one run."""
+    rows = []
+    for size in sizes:
+        for mode in ("forward", "packets"):
+            result = measure_room(mode, size)
+            rows.append(result)
+            print(_row(result), flush=True)
+    ratios = []
+    for size in sizes:
+        frames, packets = (
+            next(r for r in rows if r["mode"] == m and r["size"] == size)
+            for m in ("forward", "packets")
+        )
+        ratios.append(
+            f"- {size} people: the packet path spent {packets['us_per_packet']:.0f} µs "
+            f"of SFU CPU per forwarded packet, the frame path "
+            f"{frames['us_per_packet']:.0f} µs "
+            f"({frames['us_per_packet'] / packets['us_per_packet']:.1f}x); "
+            f"{packets['cores']:.2f} vs {frames['cores']:.2f} cores."
+        )
+    for line in ratios:
+        print(line)
+    header = [
+        "## SFU: the packet path vs the frame path",
+        "",
+        "Same load as above (`bench/sfu.py compare`), both paths in one run.",
+        "`forward` is the frame path (aiortc assembles each frame and re-packetises",
+        'it per subscriber); `packets` is `SFU(forwarding="packets")`: each RTP',
+        "packet rewritten per subscriber (`sfu/ingress.py`, `sfu/egress.py`).",
+        "",
+        "| mode | people | SFU cores | µs per forwarded packet | packets out/s "
+        "| video fps | audio packets/s | loss | first frame |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    update_section(
+        "sfu-packets", "\n".join(header + [_row(r) for r in rows] + [""] + ratios)
+    )
+    print("written to docs/benchmarks.md")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "role",
         nargs="?",
         default="conduct",
-        choices=["conduct", "serve", "clients", "late"],
+        choices=["conduct", "compare", "serve", "clients", "late"],
     )
     parser.add_argument("--mode", default="forward")
     parser.add_argument("--port", type=int)
     parser.add_argument("--ids", default="")
     parser.add_argument("--start-at", type=float, default=0)
-    parser.add_argument("--sizes", default="2,4,6,8,10,12")
+    parser.add_argument("--sizes", default="")
     parser.add_argument("--baseline", default="4,10")
     args = parser.parse_args()
     if args.role == "serve":
@@ -435,9 +486,11 @@ def main() -> None:
         )
     elif args.role == "late":
         print(json.dumps(asyncio.run(run_late_joiner(args.port, args.ids.split(",")))))
+    elif args.role == "compare":
+        compare([int(s) for s in (args.sizes or "10").split(",") if s])
     else:
         conduct(
-            [int(s) for s in args.sizes.split(",") if s],
+            [int(s) for s in (args.sizes or "2,4,6,8,10,12").split(",") if s],
             [int(s) for s in args.baseline.split(",") if s],
         )
 

@@ -216,3 +216,63 @@ async def test_a_packet_lost_on_the_subscribers_leg_is_retransmitted(sfu):
     assert outbound.retransmitted >= 1
     assert ann.tracks["cam"].keyframe_requests == keyframe_requests
     await _close(ann, ben)
+
+
+async def test_rtcp_both_ways_sender_and_receiver_reports_and_nacks(sfu):
+    """The SFU's RTCP without aiortc's receive path: Ben gets sender reports
+    for his down track; Ann gets the SFU's receiver reports; a packet lost
+    on Ann's leg is NACKed by the SFU and Ann's retransmission reaches Ben."""
+    ann = MediaClient(sfu, 1, "ann")
+    ben = MediaClient(sfu, 1, "ben", decode=True, video=False, audio=False)
+    await ann.join()
+    await ben.join()
+    await _subscribed(ben)
+    await wait_until(lambda: ben.frames_from("ann", "cam") > 20, timeout=10)
+    # Drop one of Ann's video packets as it reaches the SFU.
+    cam = ann.senders["cam"]
+    dtls = sfu.rooms[1].peers["ann"].up.getTransceivers()[0].receiver.transport
+    ingress = dtls._handle_rtp_data
+    lost: list[int] = []
+
+    async def lossy(data: bytes, arrival_time_ms: int) -> None:
+        _, _, seq, _, ssrc = _FIXED.unpack_from(data)
+        if ssrc == cam._ssrc and not lost:
+            lost.append(seq)
+            return
+        await ingress(data, arrival_time_ms)
+
+    nacked: list[int] = []
+    retransmit = cam._retransmit
+
+    async def recording(seq: int) -> None:
+        nacked.append(seq & 0xFFFF)
+        await retransmit(seq)
+
+    cam._retransmit = recording
+    wire = tap_wire(ben)
+    dtls._handle_rtp_data = lossy
+    await wait_until(lambda: lost and lost[0] in nacked)
+    video = ssrc_of(ben, "ann", "cam")
+    await wait_until(lambda: len(wire.packets.get(video, [])) > 30)
+    # What Ann sent again went on to Ben, late: no hole in his numbering.
+    seqs = [p[1] for p in media(wire, video)]
+    relative = sorted({((s - seqs[0] + 0x8000) & 0xFFFF) - 0x8000 for s in seqs})
+    assert relative == list(range(relative[0], relative[0] + len(relative)))
+
+    async def stats(report_of, kind: str) -> list:
+        return [s for s in (await report_of.getStats()).values() if s.type == kind]
+
+    down = next(
+        t.receiver
+        for t in ben.down.getTransceivers()
+        if t.mid == ben.mid_of("ann", "cam")
+    )
+    for _ in range(60):  # reports go out every 0.5 to 1.5 s
+        sent = await stats(down, "remote-outbound-rtp")
+        received = await stats(cam, "remote-inbound-rtp")
+        if sent and received and received[0].packetsReceived > 0:
+            break
+        await asyncio.sleep(0.1)
+    assert sent and sent[0].packetsSent > 0  # the SFU's sender report
+    assert received and received[0].packetsReceived > 0  # its receiver report
+    await _close(ann, ben)
