@@ -3,6 +3,7 @@ the protocol's conveniences."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 
@@ -89,11 +90,23 @@ class RoomClient:
             return message
 
     async def recv_until(self, expect: str, *, timeout: float = WAIT) -> dict:
-        """Skip other messages until one of type ``expect`` arrives."""
+        """Skip other messages until one of type ``expect`` arrives, within
+        ``timeout`` in all (a stream of pongs must not wait forever)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        skipped: list[str] = []
         while True:
-            message = await self.recv(timeout=timeout)
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                message = await self.recv(timeout=left)
+            except TimeoutError:
+                raise AssertionError(
+                    f"no {expect} within {timeout} s; skipped {skipped}"
+                ) from None
             if message["type"] == expect:
                 return message
+            skipped.append(message["type"])
 
     async def error(self, code: str) -> dict:
         message = await self.recv("error")
@@ -104,13 +117,18 @@ class RoomClient:
     async def closed(self, code: int, *, timeout: float = WAIT) -> None:
         self.seen.extend(self.ahead)
         self.ahead.clear()
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            output = await self.ws.receive_output(timeout)
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            output = await self.ws.receive_output(left)
             if output["type"] == "websocket.close":
                 assert output.get("code") == code, output
                 # The browser would answer with its own disconnect: do the
-                # same, so the consumer finishes instead of waiting on the layer.
-                await self.ws.disconnect(code)
+                # same, so the consumer finishes instead of waiting on the
+                # layer. Channels' default of 1 s cancelled a loaded
+                # consumer before it recorded the drop (as in close()), and
+                # the room never heard of it: daphne gives 10 s.
+                await self.ws.disconnect(code, timeout=WAIT)
                 return
             self.seen.append(json.loads(output["text"]))
 
