@@ -103,8 +103,33 @@ def relay_sfu_class():
     return RelaySFU
 
 
+def _udp_drops() -> int:
+    """Datagrams the kernel dropped for full receive buffers, machine-wide
+    (the SFU's and the clients' sockets alike): loss that is no one's bug."""
+    try:
+        snmp = Path("/proc/net/snmp").read_text().splitlines()
+        lines = [ln.split() for ln in snmp if ln.startswith("Udp:")]
+        return int(lines[1][lines[0].index("RcvbufErrors")])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _latency_ms(samples: list[float]) -> tuple[float | None, float | None]:
+    """Median and 90th percentile, in ms, of the time packets spent in the SFU."""
+    from bench.report import percentile
+
+    if not samples:
+        return None, None
+    return 1000 * median(samples), 1000 * percentile(samples, 0.9)
+
+
 async def serve(mode: str, port: int) -> None:
+    from sfu import ingress
     from sfu.sfu import SFU
+
+    # packets-queued: the packet path reading SRTP through aioice's queue
+    # and aiortc's _recv_next, one coroutine per datagram (before/after).
+    ingress.DIRECT_READ = mode != "packets-queued"
 
     # Each client process's connection, by the addresses it joined with.
     writers: dict[str, asyncio.StreamWriter] = {}
@@ -118,7 +143,8 @@ async def serve(mode: str, port: int) -> None:
     if mode == "relay":
         sfu = relay_sfu_class()(deliver=push)
     else:
-        sfu = SFU(deliver=push, forwarding="packets" if mode == "packets" else "frames")
+        packets = mode.startswith("packets")
+        sfu = SFU(deliver=push, forwarding="packets" if packets else "frames")
     calls = {"publish": sfu.publish, "answer": sfu.answer, "leave": sfu.leave}
 
     async def handle(
@@ -139,7 +165,10 @@ async def serve(mode: str, port: int) -> None:
                         "cpu": usage.ru_utime + usage.ru_stime,
                         "wall": time.monotonic(),
                         "packets": _packets_sent(sfu),
+                        # Sampled since the last call (sfu.ingress).
+                        "latency": list(ingress.latency_samples),
                     }
+                    ingress.latency_samples.clear()
                 else:
                     result = await calls[op](**args)
                 reply = {"id": request["id"], "result": result}
@@ -241,8 +270,10 @@ async def run_clients(port: int, ids: list[str], start_at: float) -> dict:
         await client.join()
     await asyncio.sleep(max(0, start_at + WARMUP - time.time()))
     before = _snapshot(clients)
+    cpu_before, wall_before = time.process_time(), time.monotonic()
     await asyncio.sleep(WINDOW)
     after = _snapshot(clients)
+    cores = (time.process_time() - cpu_before) / (time.monotonic() - wall_before)
     received, lost = await _loss(clients)
     await asyncio.sleep(LATE_STAY)
     rates = {"video": [], "audio": []}
@@ -251,7 +282,7 @@ async def run_clients(port: int, ids: list[str], start_at: float) -> dict:
         rates[kind].append((frames - before.get(key, 0)) / WINDOW)
     for client in clients:
         await client.close()
-    return {"rates": rates, "received": received, "lost": lost}
+    return {"rates": rates, "received": received, "lost": lost, "cores": cores}
 
 
 async def run_late_joiner(port: int, publishers: list[str]) -> dict:
@@ -280,13 +311,13 @@ async def run_late_joiner(port: int, publishers: list[str]) -> dict:
 # The conductor
 
 
-def _spawn(*args: str) -> subprocess.Popen:
+def _spawn(*args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "bench.sfu", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
 
 
@@ -294,7 +325,11 @@ def measure_room(mode: str, size: int) -> dict:
     from tests.servers import free_port
 
     port = free_port()
-    server = _spawn("serve", "--mode", mode, "--port", str(port))
+    # "packets+uvloop": the same SFU on uvloop's event loop.
+    base, _, loop = mode.partition("+")
+    server = _spawn(
+        "serve", "--mode", base, "--port", str(port), env={"BENCH_LOOP": loop}
+    )
     assert server.stdout.readline().strip() == "ready"
     try:
         ids = [f"p{n}" for n in range(size)]
@@ -313,7 +348,9 @@ def measure_room(mode: str, size: int) -> dict:
             for h in halves
             if h
         ]
+        drops = _udp_drops()
         stats = asyncio.run(_server_window(port, start_at))
+        drops = _udp_drops() - drops
         late = _spawn("late", "--port", str(port), "--ids", ",".join(ids))
         late_result = json.loads(
             late.communicate(timeout=60)[0].strip().splitlines()[-1]
@@ -330,6 +367,7 @@ def measure_room(mode: str, size: int) -> dict:
     received = sum(r["received"] for r in results)
     lost = sum(r["lost"] for r in results)
     cpu, packets = stats["cpu"], stats["packets"]
+    latency, latency_p90 = _latency_ms(stats["latency"])
     return {
         "mode": mode,
         "size": size,
@@ -349,6 +387,10 @@ def measure_room(mode: str, size: int) -> dict:
         if late_result["first_frame"]
         else None,
         "ttff_missing": late_result["missing"],
+        "latency_ms": latency,
+        "latency_p90_ms": latency_p90,
+        "udp_drops": drops,
+        "client_cores": [round(r["cores"], 2) for r in results],
     }
 
 
@@ -358,10 +400,12 @@ async def _server_window(port: int, start_at: float) -> dict:
     first = await remote.call("stats")
     await asyncio.sleep(WINDOW)
     last = await remote.call("stats")
-    return {k: last[k] - first[k] for k in ("cpu", "wall", "packets")}
+    window = {k: last[k] - first[k] for k in ("cpu", "wall", "packets")}
+    window["latency"] = last["latency"]
+    return window
 
 
-def _row(r: dict) -> str:
+def _row(r: dict, more: bool = False) -> str:
     ttff = (
         f"{1000 * r['ttff_median']:.0f} / {1000 * r['ttff_max']:.0f} ms"
         if r["ttff_median"] is not None
@@ -369,10 +413,20 @@ def _row(r: dict) -> str:
     )
     if r["ttff_missing"]:
         ttff += f" ({r['ttff_missing']} missing)"
+    inside = (
+        f"{r['latency_ms']:.2f} / {r['latency_p90_ms']:.2f}"
+        if r.get("latency_ms") is not None
+        else "–"
+    )
+    extra = (
+        f" {inside} | {r.get('udp_drops', 0)} | "
+        f"{' + '.join(f'{c:.2f}' for c in r.get('client_cores', []))} |"
+    )
     return (
         f"| {r['mode']} | {r['size']} | {r['cores']:.2f} | {r['us_per_packet']:.0f} | "
         f"{r['packets_per_second']:.0f} | {r['fps_median']:.1f} / {r['fps_min']:.1f} | "
         f"{r['audio_median']:.0f} / {r['audio_min']:.0f} | {100 * r['loss']:.2f}% | {ttff} |"
+        + (extra if more else "")
     )
 
 
@@ -420,43 +474,61 @@ def conduct(sizes: list[int], baseline: list[int]) -> None:
     print("written to docs/benchmarks.md")
 
 
-def compare(sizes: list[int]) -> None:
-    """The frame path and the packet path, room by room, in one run."""
+def compare(sizes: list[int], modes: list[str]) -> None:
+    """The SFU's forwarding paths (and variants), room by room, in one run."""
     rows = []
     for size in sizes:
-        for mode in ("forward", "packets"):
+        for mode in modes:
             result = measure_room(mode, size)
             rows.append(result)
-            print(_row(result), flush=True)
-    ratios = []
+            print(_row(result, more=True), flush=True)
+    lines = []
     for size in sizes:
-        frames, packets = (
-            next(r for r in rows if r["mode"] == m and r["size"] == size)
-            for m in ("forward", "packets")
-        )
-        ratios.append(
-            f"- {size} people: the packet path spent {packets['us_per_packet']:.0f} µs "
-            f"of SFU CPU per forwarded packet, the frame path "
-            f"{frames['us_per_packet']:.0f} µs "
-            f"({frames['us_per_packet'] / packets['us_per_packet']:.1f}x); "
-            f"{packets['cores']:.2f} vs {frames['cores']:.2f} cores."
-        )
-    for line in ratios:
+        here = {r["mode"]: r for r in rows if r["size"] == size}
+        frames = here.get("forward")
+        for mode, r in here.items():
+            if mode == "forward":
+                continue
+            line = (
+                f"- {size} people, `{mode}`: {r['us_per_packet']:.0f} µs of SFU CPU "
+                f"per forwarded packet, {r['cores']:.2f} cores"
+            )
+            if frames:
+                line += (
+                    f" (frame path {frames['us_per_packet']:.0f} µs, "
+                    f"{frames['cores']:.2f} cores: "
+                    f"{frames['us_per_packet'] / r['us_per_packet']:.1f}x)"
+                )
+            if r["latency_ms"] is not None:
+                line += f"; {r['latency_ms']:.2f} ms median inside the SFU"
+            lines.append(
+                line + f"; {r['fps_median']:.1f} fps, {r['audio_median']:.0f} audio "
+                f"packets/s, {100 * r['loss']:.2f}% loss."
+            )
+    for line in lines:
         print(line)
     header = [
         "## SFU: the packet path vs the frame path",
         "",
-        "Same load as above (`bench/sfu.py compare`), both paths in one run.",
+        "Same load as above (`bench/sfu.py compare`), every mode in one run.",
         "`forward` is the frame path (aiortc assembles each frame and re-packetises",
         'it per subscriber); `packets` is `SFU(forwarding="packets")`: each RTP',
-        "packet rewritten per subscriber (`sfu/ingress.py`, `sfu/egress.py`).",
+        "packet rewritten per subscriber (`sfu/ingress.py`, `sfu/egress.py`),",
+        "read in the ICE socket's callback; `packets-queued` the same path fed",
+        "through aioice's queue and aiortc's `_recv_next`, one coroutine per",
+        "datagram (as first built); `+uvloop` on uvloop's event loop.",
+        "Inside the SFU: from the read of a datagram to its last send, one packet",
+        "in 32 (median / 90th percentile). UDP drops: the kernel's RcvbufErrors",
+        "over the window, machine-wide. Client cores: each client process's.",
         "",
         "| mode | people | SFU cores | µs per forwarded packet | packets out/s "
-        "| video fps | audio packets/s | loss | first frame |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| video fps | audio packets/s | loss | first frame | inside the SFU, ms "
+        "| UDP drops | client cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     update_section(
-        "sfu-packets", "\n".join(header + [_row(r) for r in rows] + [""] + ratios)
+        "sfu-packets",
+        "\n".join(header + [_row(r, more=True) for r in rows] + [""] + lines),
     )
     print("written to docs/benchmarks.md")
 
@@ -475,8 +547,13 @@ def main() -> None:
     parser.add_argument("--start-at", type=float, default=0)
     parser.add_argument("--sizes", default="")
     parser.add_argument("--baseline", default="4,10")
+    parser.add_argument("--modes", default="forward,packets")
     args = parser.parse_args()
     if args.role == "serve":
+        if os.environ.get("BENCH_LOOP") == "uvloop":
+            import uvloop
+
+            uvloop.install()
         asyncio.run(serve(args.mode, args.port))
     elif args.role == "clients":
         print(
@@ -487,7 +564,10 @@ def main() -> None:
     elif args.role == "late":
         print(json.dumps(asyncio.run(run_late_joiner(args.port, args.ids.split(",")))))
     elif args.role == "compare":
-        compare([int(s) for s in (args.sizes or "10").split(",") if s])
+        compare(
+            [int(s) for s in (args.sizes or "10").split(",") if s],
+            [m for m in args.modes.split(",") if m],
+        )
     else:
         conduct(
             [int(s) for s in (args.sizes or "2,4,6,8,10,12").split(",") if s],

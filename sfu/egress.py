@@ -22,16 +22,20 @@ import secrets
 import time
 from typing import Any
 
+from aiortc import RTCRtpSender
 from aiortc.codecs import is_rtx
 from aiortc.rtcdtlstransport import State
 
 from sfu.forwarding import (
+    DTLS_TX_SRTP,
     ICE_CONNECTION,
     ICE_NOMINATED,
+    LOOP_TRANSPORT_SOCKET,
     SENDER_NTP,
     SENDER_OCTETS,
     SENDER_PACKETS,
     SENDER_RTP_TIMESTAMP,
+    srtp_call,
 )
 from sfu.rtp import DownRewriter, ExtensionMap, rtx_wrap
 from sfu.tracks import DownSlot, DownTrack
@@ -42,9 +46,52 @@ NTP_EPOCH = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 _CONNECTED = State.CONNECTED
 
 
-def ntp_now() -> int:
-    """Now as a 64-bit NTP timestamp, as sender reports carry it."""
-    return int((time.time() + NTP_EPOCH) * 4294967296.0)
+def ntp_of(monotonic: float) -> int:
+    """A ``time.monotonic()`` instant as a 64-bit NTP timestamp, as sender
+    reports carry it."""
+    wall = monotonic + time.time() - time.monotonic()
+    return int((wall + NTP_EPOCH) * 4294967296.0)
+
+
+def _ignore(sender: Any, value: Any) -> None:
+    """What aiortc's own RTP task would set: it never runs for these."""
+
+
+def _ntp(sender: Any) -> int:
+    out = sender._sfu_outbound
+    return ntp_of(out.last_at) if out is not None and out.sent else 0
+
+
+def _rtp_timestamp(sender: Any) -> int:
+    out = sender._sfu_outbound
+    last = out.last_packet if out is not None else None
+    return int.from_bytes(last[4:8], "big") if last else 0
+
+
+def _count(field: str) -> property:
+    def get(sender: Any) -> int:
+        out = sender._sfu_outbound
+        return getattr(out, field) if out is not None else 0
+
+    return property(get, _ignore)
+
+
+class PacketSender(RTCRtpSender):
+    """aiortc's sender, whose RTCP task and stats read what its ``Outbound``
+    sent from the Outbound, when they read it (about once a second), instead
+    of ``Outbound`` setting four attributes (and reading the clock) per
+    packet. ``Outbound`` makes its sender one of these."""
+
+    _sfu_outbound: Outbound | None = None
+
+
+for _name, _property in (
+    (SENDER_NTP, property(_ntp, _ignore)),
+    (SENDER_RTP_TIMESTAMP, property(_rtp_timestamp, _ignore)),
+    (SENDER_PACKETS, _count("sent")),
+    (SENDER_OCTETS, _count("octets")),
+):
+    setattr(PacketSender, _name, _property)
 
 
 class Outbound:
@@ -60,10 +107,18 @@ class Outbound:
         self.rtx_payload_type: int | None = None
         self._rtx_seq = secrets.randbits(16)
         self.sent = 0
+        self.octets = 0  # payload (and extension) octets, for sender reports
+        self.last_at = 0.0  # when the last packet was sent (monotonic)
+        self.last_packet: bytes | None = None  # the last one sent
+        # (DTLS transport, socket or None, transport, address, protect)
+        self._route: tuple[Any, Any, Any, Any, Any] | None = None
         self.retransmitted = 0
         self.unanswered = 0  # NACKed packets no longer in the cache
         # aiortc calls this for every number a NACK names.
         self.sender._retransmit = self.retransmit
+        # Its sender reports read our counters.
+        self.sender.__class__ = PacketSender
+        self.sender._sfu_outbound = self
 
     def bind(self, down: DownTrack) -> None:
         """Send ``down`` from now on (the subscriber answered the offer
@@ -85,7 +140,7 @@ class Outbound:
             None,
         )
         ours = {e.uri: e.id for e in self.transceiver._headerExtensions}
-        self.rewriter.extensions = ExtensionMap(down.up.extensions or {}, ours)
+        self.rewriter.extensions = ExtensionMap.shared(down.up.extensions or {}, ours)
         self.rewriter.switch()
         self.down = down
         if self.kind == "video":
@@ -104,13 +159,15 @@ class Outbound:
     def forward(self, packet: bytes, keyframe: bool, now: float) -> bool:
         """Send the publisher's ``packet``; False if this subscriber does not
         take it (it waits for a keyframe, or is not connected yet)."""
+        route = self._route
+        if route is None or route[0]._state is not _CONNECTED:
+            route = self._find_route()
+            if route is None:
+                # Not one packet out until the subscriber's DTLS is up; then
+                # video starts at a keyframe (the first one was not sent).
+                self.down.resync()
+                return False
         down = self.down
-        pair = self._pair()
-        if pair is None:
-            # Not one packet out until the subscriber's DTLS is up; then
-            # video starts at a keyframe (the first one was not sent).
-            down.resync()
-            return False
         if down.waiting_for_keyframe:
             if not keyframe:
                 return False
@@ -119,14 +176,22 @@ class Outbound:
         out = self.rewriter.rewrite(packet, now)
         if out is None:
             return False
-        pair.protocol.transport.sendto(self._protect(out), pair.remote_addr)
-        sender = self.sender
+        _, sock, transport, addr, protect = route
+        data = protect(out)
+        if sock is None:
+            transport.sendto(data, addr)
+        else:
+            try:
+                sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                transport.sendto(data, addr)  # it buffers, as before
+            except OSError:
+                pass  # as the transport would: reported, not raised
+        # What aiortc's RTCP task puts in the sender reports (PacketSender).
         self.sent += 1
-        # What aiortc's RTCP task puts in the sender reports.
-        setattr(sender, SENDER_NTP, ntp_now())
-        setattr(sender, SENDER_RTP_TIMESTAMP, int.from_bytes(out[4:8], "big"))
-        setattr(sender, SENDER_PACKETS, getattr(sender, SENDER_PACKETS) + 1)
-        setattr(sender, SENDER_OCTETS, getattr(sender, SENDER_OCTETS) + len(out) - 12)
+        self.octets += len(out) - 12
+        self.last_at = now
+        self.last_packet = out
         return True
 
     async def retransmit(self, sequence_number: int) -> None:
@@ -155,22 +220,31 @@ class Outbound:
             self.retransmitted += 1
 
     def _send(self, packet: bytes) -> bool:
-        pair = self._pair()
-        if pair is None:
-            return False
-        pair.protocol.transport.sendto(self._protect(packet), pair.remote_addr)
+        route = self._route
+        if route is None or route[0]._state is not _CONNECTED:
+            route = self._find_route()
+            if route is None:
+                return False
+        route[2].sendto(route[4](packet), route[3])
         return True
 
-    def _pair(self) -> Any:
-        """The ICE pair to send on, straight to its socket without aiortc's
-        and aioice's coroutines in between; None until DTLS is up."""
+    def _find_route(self) -> tuple[Any, Any, Any, Any, Any] | None:
+        """Where to send, straight to the socket of the nominated ICE pair
+        without aiortc's and aioice's coroutines in between; None until DTLS
+        is up. The socket is None with a loop whose transport hides it."""
+        self._route = None
         dtls = self.sender.transport
         if dtls._state is not _CONNECTED:
             return None
-        return getattr(getattr(dtls.transport, ICE_CONNECTION), ICE_NOMINATED).get(1)
-
-    def _protect(self, packet: bytes) -> bytes:
-        return self.sender.transport._tx_srtp.protect(packet)
+        connection = getattr(dtls.transport, ICE_CONNECTION)
+        pair = getattr(connection, ICE_NOMINATED).get(1)
+        if pair is None:
+            return None
+        transport = pair.protocol.transport
+        sock = getattr(transport, LOOP_TRANSPORT_SOCKET, None)
+        protect = srtp_call(getattr(dtls, DTLS_TX_SRTP), "srtp_protect")
+        self._route = (dtls, sock, transport, pair.remote_addr, protect)
+        return self._route
 
 
 class PacketSlot(DownSlot):

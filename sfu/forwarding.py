@@ -67,6 +67,53 @@ _OFFER_DIRECTION = "_offerDirection"
 # and where a receiver's RTCP task reads its receive statistics.
 DTLS_HANDLE_RTP = "_handle_rtp_data"
 DTLS_ROUTER = "_rtp_router"
+DTLS_RX_SRTP = "_rx_srtp"
+DTLS_TX_SRTP = "_tx_srtp"
+# pylibsrtp's Session: its libsrtp context and buffer, called without the
+# Python wrapper (srtp_call()).
+SRTP_CONTEXT = "_srtp"
+SRTP_CDATA = "_cdata"
+SRTP_BUFFER = "_buffer"
+
+
+def srtp_call(session: Any, function_name: str) -> Callable[[bytes], bytes]:
+    """``session.protect`` or ``unprotect`` (``function_name`` is libsrtp's
+    ``srtp_protect`` or ``srtp_unprotect``) without pylibsrtp's per-call
+    checks and allocation: the same libsrtp call on the same buffer. Raises
+    pylibsrtp.Error as they do."""
+    import pylibsrtp
+    from pylibsrtp import _binding
+
+    function = getattr(_binding.lib, function_name)
+    ok = _binding.lib.srtp_err_status_ok
+    context = getattr(session, SRTP_CONTEXT)[0]
+    cdata = getattr(session, SRTP_CDATA)
+    buffer = getattr(session, SRTP_BUFFER)
+    # Room left for the SRTP trailer protect adds (pylibsrtp's bound).
+    room = len(buffer) - (
+        pylibsrtp.SRTP_MAX_TRAILER_LEN if function_name == "srtp_protect" else 0
+    )
+    length = _binding.ffi.new("int *")
+
+    def call(packet: bytes) -> bytes:
+        size = len(packet)
+        if size > room:
+            raise pylibsrtp.Error("packet is too long")
+        length[0] = size
+        buffer[0:size] = packet
+        rc = function(context, cdata, length)
+        if rc != ok:
+            raise pylibsrtp.Error(f"libsrtp error {rc}")
+        return buffer[0 : length[0]]
+
+    return call
+
+
+# Reading SRTP in the ICE socket's callback: aioice's sockets of a connection
+# (each a StunProtocol whose datagram_received is replaced per instance), and
+# the socket of asyncio's own datagram transport, drained on each wakeup.
+ICE_PROTOCOLS = "_protocols"
+LOOP_TRANSPORT_SOCKET = "_sock"
 RTX_SSRC = _RTX_SSRC
 RECEIVER_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 SEND_NACK = "_send_rtcp_nack"
@@ -189,7 +236,9 @@ def _ports_hooks_missing() -> list[str]:
 
 def _packet_path_hooks_missing() -> list[str]:
     """What sfu.ingress and sfu.egress use of aiortc and aioice."""
-    from aioice.ice import CandidatePair
+    from asyncio.selector_events import _SelectorDatagramTransport
+
+    from aioice.ice import CandidatePair, StunProtocol
     from aiortc import rtcdtlstransport, rtcicetransport
     from aiortc.rtcrtpreceiver import StreamStatistics
 
@@ -210,12 +259,12 @@ def _packet_path_hooks_missing() -> list[str]:
         (
             "RTCDtlsTransport._recv_next",
             dtls._recv_next,
-            ("unprotect", DTLS_HANDLE_RTP),
+            ("unprotect", DTLS_HANDLE_RTP, DTLS_RX_SRTP, "is_rtcp"),
         ),
         (
             "RTCDtlsTransport.__init__",
             dtls.__init__,
-            (DTLS_ROUTER, "_state", "_tx_srtp"),
+            (DTLS_ROUTER, "_state", DTLS_TX_SRTP, DTLS_RX_SRTP),
         ),
         ("RTCDtlsTransport._send_rtp", dtls._send_rtp, ("_tx_srtp", "protect")),
         (
@@ -248,7 +297,33 @@ def _packet_path_hooks_missing() -> list[str]:
             rtcicetransport.RTCIceTransport.__init__,
             (ICE_CONNECTION,),
         ),
-        ("aioice Connection.__init__", Connection.__init__, (ICE_NOMINATED,)),
+        (
+            "aioice Connection.__init__",
+            Connection.__init__,
+            (ICE_NOMINATED, ICE_PROTOCOLS),
+        ),
+        # Non-STUN datagrams go to the connection's queue, which is all
+        # that the replaced datagram_received skips for SRTP.
+        (
+            "aioice StunProtocol.datagram_received",
+            StunProtocol.datagram_received,
+            ("parse_message", "data_received"),
+        ),
+        (
+            "aioice Connection.data_received",
+            Connection.data_received,
+            ("_queue", "put_nowait"),
+        ),
+        (
+            "asyncio _SelectorDatagramTransport._read_ready",
+            _SelectorDatagramTransport._read_ready,
+            (LOOP_TRANSPORT_SOCKET, "recvfrom", "datagram_received"),
+        ),
+        (
+            "asyncio _SelectorDatagramTransport.sendto",
+            _SelectorDatagramTransport.sendto,
+            (LOOP_TRANSPORT_SOCKET, "sendto", "_buffer"),
+        ),
         ("aioice Connection.sendto", Connection.sendto, ("protocol", "remote_addr")),
         (
             "StreamStatistics.add",
@@ -257,6 +332,18 @@ def _packet_path_hooks_missing() -> list[str]:
         ),
     ):
         problems += [f"{where}: {n}" for n in names if n not in _names_in(function)]
+    from pylibsrtp import Session, _binding
+
+    problems += [
+        f"pylibsrtp Session.__init__: {n}"
+        for n in (SRTP_CONTEXT, SRTP_CDATA, SRTP_BUFFER)
+        if n not in _names_in(Session.__init__)
+    ]
+    problems += [
+        f"pylibsrtp lib.{n}"
+        for n in ("srtp_protect", "srtp_unprotect", "srtp_err_status_ok")
+        if not hasattr(_binding.lib, n)
+    ]
     if "remote_addr" not in dir(CandidatePair):
         problems.append("aioice CandidatePair.remote_addr")
     return problems

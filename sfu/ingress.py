@@ -25,8 +25,11 @@ import asyncio
 import logging
 import struct
 import time
+from collections import deque
 from typing import Any
 
+import pylibsrtp
+from aioice.ice import StunProtocol
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket
@@ -34,9 +37,14 @@ from aiortc.rtp import RtpPacket
 from sfu.forwarding import (
     DTLS_HANDLE_RTP,
     DTLS_ROUTER,
+    DTLS_RX_SRTP,
+    ICE_CONNECTION,
+    ICE_PROTOCOLS,
+    LOOP_TRANSPORT_SOCKET,
     RECEIVER_REMOTE_STREAMS,
     RTX_SSRC,
     SEND_NACK,
+    srtp_call,
 )
 from sfu.rtp import PacketCache, extensions, is_vp8_keyframe, payload_bounds, rtx_unwrap
 from sfu.tracks import UpTrack
@@ -50,20 +58,36 @@ _SSRC = struct.Struct("!I")
 MAX_NACK_GAP = 100
 NACK_HISTORY = 512  # missing numbers older than this are given up
 
+# Read SRTP in the ICE socket's own callback (``Ingress.install_reader``),
+# draining the socket, instead of one coroutine per datagram through aioice's
+# queue and aiortc's ``_recv_next``. False only to measure the difference
+# (bench/sfu.py's ``packets-queued``).
+DIRECT_READ = True
+# Datagrams read per wakeup at most, beyond the one the loop handed over: a
+# flood on one socket must not starve the others.
+DRAIN_MAX = 64
+_monotonic = time.monotonic
+# The time packets spend inside the SFU: one sample (seconds, from the read
+# of its datagram to the return of the last send) every SAMPLE_EVERY packets.
+# bench/sfu.py reads and clears it.
+SAMPLE_EVERY = 32
+latency_samples: deque[float] = deque(maxlen=4096)
+
 
 class ReceiveStats(StreamStatistics):
     """aiortc's receive statistics (loss, jitter, highest number) fed from
     the header fields, so that its receiver's RTCP task reports them."""
 
-    def add_fields(self, seq: int, timestamp: int) -> None:
-        # StreamStatistics.add, on fields instead of an RtpPacket.
+    def add_fields(self, seq: int, timestamp: int, now: float) -> None:
+        # StreamStatistics.add, on fields instead of an RtpPacket; ``now`` is
+        # monotonic: jitter needs only differences of arrival times.
         in_order = self.max_seq is None or 0 < (seq - self.max_seq) & 0xFFFF < 0x8000
         self.packets_received += 1
         if self.base_seq is None:
             self.base_seq = seq
         if not in_order:
             return
-        arrival = int(time.time() * self._clockrate)
+        arrival = int(now * self._clockrate)
         if self.max_seq is not None and seq < self.max_seq:
             self.cycles += 1 << 16
         self.max_seq = seq
@@ -134,7 +158,7 @@ class Inbound:
         ssrc = _SSRC.unpack_from(data, 8)[0]
         if ssrc != up.ssrc:
             self._new_ssrc(up, ssrc)
-        self.stats.add_fields(seq, _SSRC.unpack_from(data, 4)[0])
+        self.stats.add_fields(seq, _SSRC.unpack_from(data, 4)[0], now)
         if self.video:
             self._track_losses(ssrc, seq)
             self.cache.put(data, now)
@@ -220,6 +244,9 @@ class Ingress:
         self.dtls = dtls
         self.inbound: dict[Any, Inbound] = {}  # by receiver
         self._by_ssrc: dict[int, tuple[Inbound, bool]] = {}  # (inbound, is RTX)
+        self._count = 0  # packets dispatched, for sampling the time inside
+        self._reading = False  # install_reader() done
+        self._stamps: deque[float] = deque(maxlen=256)  # packets-queued only
 
     @classmethod
     def of(cls, dtls: Any) -> Ingress:
@@ -240,7 +267,15 @@ class Ingress:
         return inbound
 
     async def handle(self, data: bytes, arrival_time_ms: int) -> None:
-        """aiortc calls this for each RTP packet, after SRTP unprotect."""
+        """aiortc calls this for each RTP packet, after SRTP unprotect: the
+        first ones, until ``install_reader`` takes over (SRTP keys exist)."""
+        if not self._reading:
+            self.install_reader()
+        now = self._stamps.popleft() if self._stamps else _monotonic()
+        self.dispatch(data, now)
+
+    def dispatch(self, data: bytes, now: float) -> None:
+        """One unprotected RTP packet, whose datagram was read at ``now``."""
         if len(data) < 12:
             return
         found = self._by_ssrc.get(_SSRC.unpack_from(data, 8)[0])
@@ -248,7 +283,30 @@ class Ingress:
             found = self._resolve(data)
             if found is None:
                 return
-        found[0].receive(data, found[1], time.monotonic())
+        found[0].receive(data, found[1], now)
+        self._count += 1
+        if not self._count % SAMPLE_EVERY:
+            latency_samples.append(_monotonic() - now)
+
+    def install_reader(self) -> None:
+        """Take SRTP out of each of the connection's ICE sockets as it is
+        read, in the socket's callback (aioice's ``datagram_received``), and
+        read whatever else is ready on that socket in the same wakeup. STUN,
+        DTLS and SRTCP go on to aioice as before."""
+        self._reading = True
+        srtp = getattr(self.dtls, DTLS_RX_SRTP, None)
+        connection = getattr(self.dtls.transport, ICE_CONNECTION, None)
+        if srtp is None or connection is None:
+            return
+        for protocol in getattr(connection, ICE_PROTOCOLS):
+            # Not TURN's (not a StunProtocol), nor one already read.
+            if type(protocol) is StunProtocol and "datagram_received" not in vars(
+                protocol
+            ):
+                reader = _Reader(protocol, self, srtp_call(srtp, "srtp_unprotect"))
+                protocol.datagram_received = (
+                    reader.received if DIRECT_READ else reader.stamp
+                )
 
     def _resolve(self, data: bytes) -> tuple[Inbound, bool] | None:
         """Which receiver an SSRC not seen yet belongs to: an RTX SSRC the
@@ -271,3 +329,49 @@ class Ingress:
         if len(self._by_ssrc) < 64:  # a bound on what a client can make us keep
             self._by_ssrc[ssrc] = found
         return found
+
+
+class _Reader:
+    """One ICE socket's ``datagram_received``: SRTP straight to the Ingress."""
+
+    def __init__(self, protocol: StunProtocol, ingress: Ingress, unprotect: Any):
+        self.protocol = protocol
+        self.ingress = ingress
+        self.unprotect = unprotect
+        self.original = StunProtocol.datagram_received.__get__(protocol)
+
+    def received(self, data: bytes, addr: Any) -> None:
+        self._one(data, addr, _monotonic())
+        transport = self.protocol.transport
+        sock = getattr(transport, LOOP_TRANSPORT_SOCKET, None)
+        if sock is None:  # another event loop's transport (uvloop drains itself)
+            return
+        one = self._one
+        for _ in range(DRAIN_MAX):
+            if transport.is_closing():
+                return
+            try:
+                data, addr = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # the loop's next read meets it and reports it
+            one(data, addr, _monotonic())
+
+    def _one(self, data: bytes, addr: Any, now: float) -> None:
+        # RTP, not RTCP (aiortc's is_rtcp: second byte 192-208).
+        if 127 < data[0] < 192 and len(data) > 12 and not 191 < data[1] < 209:
+            try:
+                data = self.unprotect(data)
+            except pylibsrtp.Error:
+                return
+            self.ingress.dispatch(data, now)
+        else:
+            self.original(data, addr)
+
+    def stamp(self, data: bytes, addr: Any) -> None:
+        """The queued way, for comparison: note when each RTP datagram was
+        read, for the Ingress to measure the time it spent inside."""
+        if 127 < data[0] < 192 and len(data) > 12 and not 191 < data[1] < 209:
+            self.ingress._stamps.append(_monotonic())
+        self.original(data, addr)

@@ -176,6 +176,45 @@ class ExtensionMap:
             else 0
             for h in range(256)
         )
+        self._last: bytes | None = None  # tail()'s last packet, and answer
+        self._last_tail: tuple[int, bytes] = (0, b"")
+
+    @classmethod
+    def shared(
+        cls, publisher: Mapping[str, int], subscriber: Mapping[str, int]
+    ) -> ExtensionMap:
+        """The one map for these two sides: subscribers that negotiated the
+        same ids share it, and with it ``tail()``'s last result, so that a
+        packet's extensions are rewritten once for all of them."""
+        key = (tuple(sorted(publisher.items())), tuple(sorted(subscriber.items())))
+        found = _SHARED.get(key)
+        if found is None:
+            if len(_SHARED) >= 256:
+                _SHARED.clear()
+            found = _SHARED[key] = cls(publisher, subscriber)
+        return found
+
+    def tail(self, packet: bytes) -> tuple[int, bytes]:
+        """The first byte (X cleared if no extension is left) and everything
+        after the 12 fixed bytes of ``packet`` as the subscriber gets it; the
+        last packet's answer is kept for the next subscriber asking."""
+        if packet is self._last:
+            return self._last_tail
+        first = packet[0]
+        pos = 12 + 4 * (first & 0x0F)
+        profile, words = _HH.unpack_from(packet, pos)
+        end = pos + 4 + 4 * words
+        if end > len(packet):
+            raise ValueError("RTP header extension is truncated")
+        block = self.rewrite(packet, profile, pos + 4, end)
+        if block is None:
+            tail = packet[12:]
+        else:
+            if not block:
+                first &= 0xEF  # no extension left: clear X
+            tail = b"".join((packet[12:pos], block, packet[end:]))
+        self._last, self._last_tail = packet, (first, tail)
+        return first, tail
 
     def rewrite(
         self, packet: bytes, profile: int, start: int, end: int
@@ -229,6 +268,7 @@ class ExtensionMap:
 
 
 _PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # by length % 4
+_SHARED: dict[tuple, ExtensionMap] = {}  # ExtensionMap.shared()
 
 
 def rewrite_header(
@@ -242,21 +282,13 @@ def rewrite_header(
 ) -> bytes:
     """A copy of ``packet`` with these fields (marker, CSRCs, payload and
     padding kept) and, given a map, the subscriber's header extensions."""
-    first = packet[0]
     second = (packet[1] & 0x80) | payload_type
-    if extensions is not None and first & 0x10:
-        pos = 12 + 4 * (first & 0x0F)
-        profile, words = _HH.unpack_from(packet, pos)
-        end = pos + 4 + 4 * words
-        if end > len(packet):
-            raise ValueError("RTP header extension is truncated")
-        block = extensions.rewrite(packet, profile, pos + 4, end)
-        if block is not None:
-            if not block:
-                first &= 0xEF  # no extension left: clear X
-            head = _FIXED.pack(first, second, sequence_number, timestamp, ssrc)
-            return b"".join((head, packet[12:pos], block, packet[end:]))
-    return _FIXED.pack(first, second, sequence_number, timestamp, ssrc) + packet[12:]
+    if extensions is not None and packet[0] & 0x10:
+        first, tail = extensions.tail(packet)
+        return _FIXED.pack(first, second, sequence_number, timestamp, ssrc) + tail
+    return (
+        _FIXED.pack(packet[0], second, sequence_number, timestamp, ssrc) + packet[12:]
+    )
 
 
 # As RFC 3550 A.1: a packet up to MAX_MISORDER behind is late, one up to

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from sfu.ingress import Ingress, latency_samples
 from sfu.rtp import is_vp8_keyframe, payload_bounds
 from sfu.sfu import SFU
 from tests.media import MediaClient, Switchboard
@@ -122,6 +123,11 @@ async def test_a_subscriber_decodes_what_the_packet_path_forwards(sfu):
     # Forwarded by the packet path: aiortc's receiver in the SFU saw nothing.
     up = sfu.rooms[1].peers["ann"].published["cam"]
     assert up.frames_in == 0 and up.cache is not None
+    # Read in the ICE sockets' callbacks, not through aioice's queue.
+    dtls = sfu.rooms[1].peers["ann"].up.getTransceivers()[0].receiver.transport
+    protocols = dtls.transport._connection._protocols
+    assert protocols and all("datagram_received" in vars(p) for p in protocols)
+    assert latency_samples, "the time packets spend inside is sampled"
     await _close(ann, ben)
 
 
@@ -231,15 +237,18 @@ async def test_rtcp_both_ways_sender_and_receiver_reports_and_nacks(sfu):
     # Drop one of Ann's video packets as it reaches the SFU.
     cam = ann.senders["cam"]
     dtls = sfu.rooms[1].peers["ann"].up.getTransceivers()[0].receiver.transport
-    ingress = dtls._handle_rtp_data
+    # Where each packet goes once unprotected, from the socket's callback
+    # (or aiortc's _handle_rtp_data for the first ones).
+    ingress = Ingress.of(dtls)
+    dispatch = ingress.dispatch
     lost: list[int] = []
 
-    async def lossy(data: bytes, arrival_time_ms: int) -> None:
+    def lossy(data: bytes, now: float) -> None:
         _, _, seq, _, ssrc = _FIXED.unpack_from(data)
         if ssrc == cam._ssrc and not lost:
             lost.append(seq)
             return
-        await ingress(data, arrival_time_ms)
+        dispatch(data, now)
 
     nacked: list[int] = []
     retransmit = cam._retransmit
@@ -250,7 +259,7 @@ async def test_rtcp_both_ways_sender_and_receiver_reports_and_nacks(sfu):
 
     cam._retransmit = recording
     wire = tap_wire(ben)
-    dtls._handle_rtp_data = lossy
+    ingress.dispatch = lossy
     await wait_until(lambda: lost and lost[0] in nacked)
     video = ssrc_of(ben, "ann", "cam")
     await wait_until(lambda: len(wire.packets.get(video, [])) > 30)

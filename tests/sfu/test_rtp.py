@@ -157,6 +157,24 @@ def test_extension_ids_are_mapped_and_those_not_negotiated_dropped():
     assert struct.unpack_from("!HH", out, 12) == (rtp.ONE_BYTE, 2)  # 6 bytes, padded
 
 
+def test_subscribers_with_the_same_ids_share_one_rewrite_per_packet():
+    block = bytes([0x12, 0xAB, 0xCD, 0xEF, 0x30, 0x83, 0, 0])  # ids 1 and 3
+    data = fixed(flags=0x10) + struct.pack("!HH", rtp.ONE_BYTE, 2) + block + b"vp8"
+    shared = rtp.ExtensionMap.shared(CHROME, AIORTC)
+    assert rtp.ExtensionMap.shared(dict(CHROME), dict(AIORTC)) is shared
+    alone = rtp.ExtensionMap(CHROME, AIORTC)
+    for seq in (1, 2):  # the second subscriber gets the first one's rewrite
+        fields = dict(ssrc=seq, sequence_number=seq, timestamp=seq, payload_type=97)
+        out = rtp.rewrite_header(data, extensions=shared, **fields)
+        assert out == rtp.rewrite_header(data, extensions=alone, **fields)
+        assert struct.unpack_from("!BBHII", out)[1:] == (97, seq, seq, seq)
+    other = data[:-1] + b"9"  # another packet: rewritten anew
+    out = rtp.rewrite_header(other, extensions=shared, **fields)
+    assert out.endswith(b"vp9") and out == rtp.rewrite_header(
+        other, extensions=alone, **fields
+    )
+
+
 def test_connection_extensions_are_never_forwarded():
     """The publisher's MID would make the subscriber's browser drop the packet
     (or route it to another m-section), even when both negotiated MID."""
