@@ -34,4 +34,5 @@ def make_sfu(deliver: Deliver = relay) -> SFU:
         announced_address=settings.SFU_ANNOUNCED_ADDRESS,
         candidate_policy=candidate_policy(),
         ports=PortRange(*settings.SFU_UDP_PORTS) if settings.SFU_UDP_PORTS else None,
+        forwarding=settings.SFU_FORWARDING,
     )

@@ -32,6 +32,15 @@ async def sfu():
     await server.close()
 
 
+@pytest.fixture(params=["packets", "frames"])
+async def either_path(request):
+    """The packet path (the default) and the frame path (SFU_FORWARDING=frames,
+    the fallback): the core promises hold on both."""
+    server = SFU(deliver=Switchboard(), forwarding=request.param)
+    yield server
+    await server.close()
+
+
 async def _room(sfu, names, **kwargs) -> list[MediaClient]:
     clients = [MediaClient(sfu, 1, name, **kwargs) for name in names]
     for client in clients:
@@ -44,9 +53,10 @@ async def _close(clients) -> None:
         await client.close()
 
 
-async def test_every_subscriber_decodes_every_publisher(sfu):
+async def test_every_subscriber_decodes_every_publisher(either_path):
     """Four people: each receives three audio and three video tracks on one
     (bundled) connection, and libvpx/libopus decode all of them."""
+    sfu = either_path
     clients = await _room(sfu, ["ann", "ben", "cat", "dan"], decode=True)
     pairs = [(c, o) for c in clients for o in clients if o is not c]
 
@@ -109,10 +119,11 @@ async def test_no_delta_frame_reaches_a_subscriber_before_a_keyframe(sfu):
 
 
 async def test_a_source_not_allowed_forwards_nothing_and_comes_back_at_a_keyframe(
-    sfu,
+    either_path,
 ):
     """A moderator stops Ann's microphone and camera: her client sends on,
     Ben gets nothing of either; allowed again, video resumes at a keyframe."""
+    sfu = either_path
     ann, ben = await _room(sfu, ["ann", "ben"])
     await wait_until(lambda: ben.frames_from("ann", "cam") > 10)
     await sfu.set_allowed(room_id=1, participant_id="ann", allowed=frozenset())
