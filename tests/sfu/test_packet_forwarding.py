@@ -198,6 +198,44 @@ async def test_a_switch_to_another_publisher_resumes_at_a_keyframe(sfu):
     await _close(bob, host)
 
 
+async def test_a_publisher_reconnecting_keeps_each_down_track_numbered_on(sfu):
+    """Ann's browser reconnects (her old connections close, she joins again
+    with new SSRCs): whichever m-section of Host's carries her now, what
+    Host receives on it goes on one sequence number after the other,
+    timestamps never go back, and her video resumes at a keyframe."""
+    host = MediaClient(sfu, 1, "host", video=False, audio=False)
+    ann = MediaClient(sfu, 1, "ann")
+    await host.join()
+    await ann.join()
+    await _subscribed(host)
+    wire = tap_wire(host)
+    await wait_until(lambda: host.frames_from("ann", "cam") > 10)
+    first = host.received["cam-ann"]
+    sections = ssrc_of(host, "ann", "cam"), ssrc_of(host, "ann", "mic")
+    old_ssrc = {s: ann.senders[s]._ssrc for s in ("cam", "mic")}
+    await ann.drop()
+    again = MediaClient(sfu, 1, "ann")
+    await again.join()
+    assert {s: again.senders[s]._ssrc for s in ("cam", "mic")} != old_ssrc
+    await wait_until(
+        lambda: (
+            host.received["cam-ann"] is not first
+            and host.frames_from("ann", "cam") > 10
+            and host.frames_from("ann", "mic") > 10
+        ),
+        timeout=10,
+    )
+    video, audio = ssrc_of(host, "ann", "cam"), ssrc_of(host, "ann", "mic")
+    # Her m-sections were kept: the numbering crossed from her old SSRCs to
+    # her new ones on the same down tracks.
+    assert (video, audio) == sections
+    for ssrc in (video, audio):
+        assert_continuous(media(wire, ssrc))
+    # Her new camera's first frame at Host's was a keyframe.
+    assert host.received["cam-ann"].first_was_keyframe is True
+    await _close(again, host)
+
+
 async def test_a_packet_lost_on_the_subscribers_leg_is_retransmitted(sfu):
     """A video packet to Ben is lost on the way: Ben NACKs it, the SFU sends
     it again (RTX) from its cache, Ben decodes on, and Ann is never asked
