@@ -175,4 +175,11 @@ class Downlink:
             "subscriptions": len(self.subscriptions),
             "m_sections": len(self.slots),
             "offer_bytes": len(description.sdp) if description else 0,
+            # Per down track on the packet path: what went out, and what the
+            # subscriber says it received.
+            "down_tracks": {
+                track_id: down.outbound.stats()
+                for track_id, (_, down) in self.subscriptions.items()
+                if getattr(down, "outbound", None) is not None
+            },
         }

@@ -25,6 +25,7 @@ from typing import Any
 from aiortc import RTCRtpSender
 from aiortc.codecs import is_rtx
 from aiortc.rtcdtlstransport import State
+from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket
 
 from sfu.forwarding import (
     DTLS_TX_SRTP,
@@ -35,6 +36,7 @@ from sfu.forwarding import (
     SENDER_OCTETS,
     SENDER_PACKETS,
     SENDER_RTP_TIMESTAMP,
+    SENDER_RTT,
     srtp_call,
 )
 from sfu.rtp import DownRewriter, ExtensionMap, rtx_wrap
@@ -84,6 +86,14 @@ class PacketSender(RTCRtpSender):
 
     _sfu_outbound: Outbound | None = None
 
+    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
+        await super()._handle_rtcp_packet(packet)
+        out = self._sfu_outbound
+        if out is not None and isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == self._ssrc:
+                    out.heard(report, getattr(self, SENDER_RTT))
+
 
 for _name, _property in (
     (SENDER_NTP, property(_ntp, _ignore)),
@@ -114,6 +124,8 @@ class Outbound:
         self._route: tuple[Any, Any, Any, Any, Any] | None = None
         self.retransmitted = 0
         self.unanswered = 0  # NACKed packets no longer in the cache
+        # What the subscriber last reported receiving (stats()).
+        self.report: dict | None = None
         # aiortc calls this for every number a NACK names.
         self.sender._retransmit = self.retransmit
         # Its sender reports read our counters.
@@ -149,6 +161,26 @@ class Outbound:
 
     def unbind(self) -> None:
         self.down = None
+
+    def heard(self, report: Any, rtt: float | None) -> None:
+        """The subscriber's receiver report on this down track: how much it
+        lost, its jitter, and the round trip (once a sender report of ours
+        came back in it)."""
+        clock_rate = self.rewriter.clock_rate if self.rewriter else 90000
+        self.report = {
+            "fraction_lost": round(report.fraction_lost / 256, 3),
+            "packets_lost": report.packets_lost,
+            "jitter_ms": round(report.jitter * 1000 / clock_rate, 1),
+            "rtt_ms": None if rtt is None else round(rtt * 1000, 1),
+        }
+
+    def stats(self) -> dict:
+        return {
+            "sent": self.sent,
+            "retransmitted": self.retransmitted,
+            "unanswered": self.unanswered,
+            "received": self.report,
+        }
 
     def restart(self) -> None:
         """What comes next does not follow what was sent (the publisher's

@@ -124,6 +124,8 @@ SENDER_NTP = "_RTCRtpSender__ntp_timestamp"
 SENDER_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
 SENDER_PACKETS = "_RTCRtpSender__packet_count"
 SENDER_OCTETS = "_RTCRtpSender__octet_count"
+# The round-trip time aiortc's sender keeps from the subscriber's reports.
+SENDER_RTT = "_RTCRtpSender__rtt"
 
 
 class AiortcHooksMissing(RuntimeError):
@@ -285,7 +287,7 @@ def _packet_path_hooks_missing() -> list[str]:
         (
             "RTCRtpSender._handle_rtcp_packet",
             RTCRtpSender._handle_rtcp_packet,
-            ("_retransmit",),
+            ("_retransmit", SENDER_RTT),
         ),
         (
             "RTCRtpTransceiver.__init__",

@@ -322,4 +322,16 @@ async def test_rtcp_both_ways_sender_and_receiver_reports_and_nacks(sfu):
         await asyncio.sleep(0.1)
     assert sent and sent[0].packetsSent > 0  # the SFU's sender report
     assert received and received[0].packetsReceived > 0  # its receiver report
+
+    # What Ben reports receiving shows in the SFU's stats, per down track,
+    # with a round trip once one of the SFU's sender reports came back.
+    def ben_reports() -> dict | None:
+        tracks = sfu.stats()["peers"][1]["ben"]["down_tracks"]
+        return tracks["cam-ann"]["received"]
+
+    await wait_until(lambda: (ben_reports() or {}).get("rtt_ms") is not None)
+    report = ben_reports()
+    assert 0 <= report["fraction_lost"] <= 1 and report["jitter_ms"] >= 0
+    assert 0 <= report["rtt_ms"] < 1000
+    assert sfu.stats()["peers"][1]["ben"]["down_tracks"]["cam-ann"]["sent"] > 30
     await _close(ann, ben)
