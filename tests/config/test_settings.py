@@ -103,7 +103,7 @@ def test_redis_url_selects_the_redis_layer_and_database_url_postgres():
         "s.CHANNEL_LAYERS['default'], s.DATABASES['default']['ENGINE'], "
         "s.DATABASES['default']['HOST'], s.CACHES['default']",
     )
-    assert "channels_redis.core.RedisChannelLayer" in result.stdout
+    assert "signaling.layers.RedisChannelLayer" in result.stdout
     assert "'BACKEND': 'django.core.cache.backends.redis.RedisCache'" in result.stdout
     assert "'LOCATION': 'redis://127.0.0.1:6379/3'" in result.stdout
     assert "'address': 'redis://127.0.0.1:6379/3'" in result.stdout

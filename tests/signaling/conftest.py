@@ -37,7 +37,7 @@ def channel_layer(request, settings):
             pytest.skip(f"Redis at {REDIS_URL} is not reachable: {problem}")
         settings.CHANNEL_LAYERS = {
             "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "BACKEND": "signaling.layers.RedisChannelLayer",
                 "CONFIG": {
                     # As config/settings.py sets it for production.
                     "hosts": [{"address": REDIS_URL, "socket_timeout": None}],

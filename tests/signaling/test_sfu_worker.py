@@ -15,10 +15,10 @@ import pytest
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from channels.layers import channel_layers, get_channel_layer
-from channels_redis.core import RedisChannelLayer
 
 from hosting.worker import WORKER_DOWN_AFTER, WorkerClient
 from sfu.api import SOURCES, MediaRejected, MediaUnavailable
+from signaling.layers import RedisChannelLayer
 from tests.media import EncodedTrack, encoded_clip
 from tests.servers import ROOT, Deployment, recv_type, ws_headers, ws_url
 from tests.sfu.test_ports import free_range, host_candidates
@@ -44,7 +44,7 @@ def worker(settings, request):
         # This process talks to the worker through the deployment's keys.
         settings.CHANNEL_LAYERS = {
             "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "BACKEND": "signaling.layers.RedisChannelLayer",
                 "CONFIG": {
                     "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                     "prefix": deployment.redis_prefix,
