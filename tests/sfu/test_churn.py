@@ -52,6 +52,18 @@ def _peer_connections() -> int:
     return sum(isinstance(o, RTCPeerConnection) for o in gc.get_objects())
 
 
+def _describe_peer_connections() -> list[str]:
+    """Each live peer connection's states and what refers to it, for a
+    failure to say where a leak is held."""
+    gc.collect()
+    return [
+        f"{pc.connectionState}/{pc.signalingState} held by "
+        + ", ".join(sorted({type(r).__name__ for r in gc.get_referrers(pc)}))
+        for pc in gc.get_objects()
+        if isinstance(pc, RTCPeerConnection)
+    ]
+
+
 def _media_tasks() -> list[asyncio.Task]:
     """Running tasks of aiortc and aioice (consent checks included)."""
 
@@ -163,9 +175,12 @@ async def test_two_hundred_visitors_come_and_go_while_host_stays(sfu, capsys):
     # it a few seconds (CI once still held one after a fixed 0.3 s), then
     # count. A real leak stays and fails here.
     with contextlib.suppress(AssertionError):
-        await wait_until(lambda: _peer_connections() == 4, timeout=5, step=0.25)
+        await wait_until(lambda: _peer_connections() == 4, timeout=10, step=0.25)
     alive = _peer_connections()
-    assert alive == 4, f"{alive} peer connections alive, not Host's two and the SFU's"
+    assert alive == 4, (
+        f"{alive} peer connections alive, not Host's two and the SFU's: "
+        f"{_describe_peer_connections()}"
+    )
 
     await host.leave()
     host = host_peer = None  # so that only what the SFU keeps is counted below
