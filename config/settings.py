@@ -389,11 +389,12 @@ SFU_MAX_CANDIDATES = env_int("SFU_MAX_CANDIDATES", 32, minimum=4, maximum=1000)
 # same on every address), and a participant has two (up and down). Empty:
 # ports the OS picks. Ten at least (five participants): fewer is a typo.
 SFU_UDP_PORTS = env_port_range("SFU_UDP_PORTS", minimum_size=10)
-# How the SFU forwards media (sfu/sfu.py): "packets" rewrites each RTP packet
-# per subscriber and sends it on (sfu/ingress.py, sfu/egress.py); "frames"
-# lets aiortc assemble frames and re-packetise them, the older path, kept as
-# a fallback while the packet path is new.
-SFU_FORWARDING = env_str("SFU_FORWARDING", "packets")
+# How the SFU forwards media (sfu/sfu.py): "frames" lets aiortc assemble
+# frames and re-packetise them; "packets" rewrites each RTP packet per
+# subscriber and sends it on (sfu/ingress.py, sfu/egress.py), at less than
+# half the CPU, but not yet the default: under CI's load a browser then
+# received a third person's media at a trickle (issue 11's note).
+SFU_FORWARDING = env_str("SFU_FORWARDING", "frames")
 if SFU_FORWARDING not in ("packets", "frames"):
     raise ImproperlyConfigured(
         "Environment variable SFU_FORWARDING: expected packets or frames, "

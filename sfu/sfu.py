@@ -58,7 +58,7 @@ class SFU:
         announced_address: str = "",
         candidate_policy: CandidatePolicy | None = None,
         ports: PortRange | None = None,
-        forwarding: str = "packets",
+        forwarding: str = "frames",
     ) -> None:
         if forwarding not in FORWARDING:
             raise ValueError(f"forwarding must be one of {FORWARDING}")

@@ -7,14 +7,14 @@ from tests.config.test_settings import _setting
 DEVELOPMENT = {"DEBUG": "1"}
 
 
-def test_the_packet_path_is_the_default():
+def test_the_frame_path_is_the_default():
     result = _setting(DEVELOPMENT, "s.SFU_FORWARDING")
-    assert result.stdout.strip() == "packets", result.stderr
-
-
-def test_the_frame_path_can_be_chosen():
-    result = _setting({**DEVELOPMENT, "SFU_FORWARDING": "frames"}, "s.SFU_FORWARDING")
     assert result.stdout.strip() == "frames", result.stderr
+
+
+def test_the_packet_path_can_be_chosen():
+    result = _setting({**DEVELOPMENT, "SFU_FORWARDING": "packets"}, "s.SFU_FORWARDING")
+    assert result.stdout.strip() == "packets", result.stderr
 
 
 def test_anything_else_stops_the_start_saying_what_is_allowed():

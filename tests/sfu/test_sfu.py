@@ -32,10 +32,10 @@ async def sfu():
     await server.close()
 
 
-@pytest.fixture(params=["packets", "frames"])
+@pytest.fixture(params=["frames", "packets"])
 async def either_path(request):
-    """The packet path (the default) and the frame path (SFU_FORWARDING=frames,
-    the fallback): the core promises hold on both."""
+    """The frame path (the default) and the packet path
+    (SFU_FORWARDING=packets): the core promises hold on both."""
     server = SFU(deliver=Switchboard(), forwarding=request.param)
     yield server
     await server.close()
